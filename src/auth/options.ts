@@ -1,0 +1,122 @@
+import type { TokenVersion } from './principal';
+
+/** The subset of a pino-style logger the auth code writes to. */
+export interface AuthLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+export interface VerifierOptions {
+  /** Tenant GUID, or `organizations` / `common` for a multi-tenant API. */
+  readonly tenantId: string;
+  /** The API's application (client) id. */
+  readonly clientId: string;
+  /** Authority host, e.g. `https://login.microsoftonline.com`; plain http only on loopback addresses. */
+  readonly authorityHost: string;
+  /** Accepted `aud` values. Default: `api://<clientId>` and `<clientId>`. */
+  readonly audiences?: readonly string[];
+  /** Tenant GUIDs accepted in multi-tenant mode (required there, refused otherwise). */
+  readonly allowedTenants?: readonly string[];
+  /** Accepted access token versions. Default: both. */
+  readonly acceptedVersions?: readonly TokenVersion[];
+  /** Tolerance on `exp` and `nbf`, in seconds. Default: 300. */
+  readonly clockSkewSeconds?: number;
+  /** Claim holding the employee id. Default: `employeeid`. */
+  readonly employeeIdClaim?: string;
+  /** Use the app-specific signing keys (`?appid=<clientId>` on discovery). Default: false. */
+  readonly appSpecificSigningKeys?: boolean;
+  /** Accept tokens that carry neither `scp` nor `roles` (APIs that authorise by an access list). Default: false. */
+  readonly allowTokensWithoutPermissions?: boolean;
+  /** Minimum time between two key refetches caused by unknown key ids, in seconds. Default: 30. */
+  readonly keyRefetchCooldownSeconds?: number;
+  /** Background key refresh interval, in seconds. Default: 3600. */
+  readonly keyRefreshIntervalSeconds?: number;
+  /** How long the last good key set keeps serving while refreshes fail, in seconds. Default: 86400. */
+  readonly keyMaxStaleSeconds?: number;
+  /** Time limit of one request to the identity provider, in ms. Default: 5000. */
+  readonly httpTimeoutMs?: number;
+  /** Injected for tests: the fetch used for discovery and keys. Default: global fetch. */
+  readonly fetch?: typeof fetch;
+  /** Injected for tests: the clock, in ms since the epoch. Default: Date.now. */
+  readonly now?: () => number;
+  readonly logger?: AuthLogger;
+}
+
+export const MULTI_TENANT = ['organizations', 'common'] as const;
+
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+
+export type NormalizedOptions = Required<Omit<VerifierOptions, 'logger'>> & {
+  readonly logger: AuthLogger;
+  readonly multiTenant: boolean;
+};
+
+const silent: AuthLogger = { info: () => undefined, warn: () => undefined };
+
+/** Merges defaults and refuses a bad option with a TypeError that says what to set. */
+export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
+  const multiTenant = (MULTI_TENANT as readonly string[]).includes(options.tenantId);
+  if (!multiTenant && !GUID.test(options.tenantId)) {
+    throw new TypeError('tenantId must be a tenant GUID, "organizations" or "common"');
+  }
+  if (!GUID.test(options.clientId)) throw new TypeError('clientId must be the application (client) id GUID');
+  if (!isAllowedAuthority(options.authorityHost)) {
+    throw new TypeError('authorityHost must be an https URL without a path (plain http only for loopback hosts)');
+  }
+  const allowedTenants = (options.allowedTenants ?? []).map((tenant) => tenant.toLowerCase());
+  if (multiTenant && allowedTenants.length === 0) {
+    throw new TypeError('allowedTenants must list the accepted tenant GUIDs when tenantId is multi-tenant');
+  }
+  if (!multiTenant && allowedTenants.length > 0) {
+    throw new TypeError('allowedTenants is only for a multi-tenant tenantId ("organizations" or "common")');
+  }
+  if (!allowedTenants.every((tenant) => GUID.test(tenant))) throw new TypeError('allowedTenants must be tenant GUIDs');
+  const acceptedVersions = options.acceptedVersions ?? ['1.0', '2.0'];
+  if (acceptedVersions.length === 0 || !acceptedVersions.every((v) => v === '1.0' || v === '2.0')) {
+    throw new TypeError('acceptedVersions must hold "1.0", "2.0" or both');
+  }
+  const audiences = options.audiences ?? [`api://${options.clientId}`, options.clientId];
+  if (audiences.length === 0 || audiences.some((audience) => audience === '')) {
+    throw new TypeError('audiences must hold at least one non-empty value');
+  }
+  const normalized = {
+    tenantId: options.tenantId.toLowerCase(),
+    clientId: options.clientId.toLowerCase(),
+    authorityHost: new URL(options.authorityHost).origin,
+    audiences,
+    allowedTenants,
+    acceptedVersions,
+    clockSkewSeconds: options.clockSkewSeconds ?? 300,
+    employeeIdClaim: options.employeeIdClaim ?? 'employeeid',
+    appSpecificSigningKeys: options.appSpecificSigningKeys ?? false,
+    allowTokensWithoutPermissions: options.allowTokensWithoutPermissions ?? false,
+    keyRefetchCooldownSeconds: options.keyRefetchCooldownSeconds ?? 30,
+    keyRefreshIntervalSeconds: options.keyRefreshIntervalSeconds ?? 3600,
+    keyMaxStaleSeconds: options.keyMaxStaleSeconds ?? 86400,
+    httpTimeoutMs: options.httpTimeoutMs ?? 5000,
+    fetch: options.fetch ?? fetch,
+    now: options.now ?? Date.now,
+    logger: options.logger ?? silent,
+    multiTenant,
+  };
+  for (const name of [
+    'clockSkewSeconds',
+    'keyRefetchCooldownSeconds',
+    'keyRefreshIntervalSeconds',
+    'keyMaxStaleSeconds',
+    'httpTimeoutMs',
+  ] as const) {
+    if (!Number.isInteger(normalized[name]) || normalized[name] < 0) throw new TypeError(`${name} must be a whole number >= 0`);
+  }
+  if (normalized.employeeIdClaim === '') throw new TypeError('employeeIdClaim must name a claim');
+  return normalized;
+}
+
+export function isAllowedAuthority(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) return false;
+  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.test(url.hostname));
+}

@@ -1,0 +1,80 @@
+import type { JWTPayload } from 'jose';
+
+export type TokenVersion = '1.0' | '2.0';
+export type CallerKind = 'user' | 'app';
+
+/** The verified caller. Authorise on `tenantId`/`objectId` and permissions, never on the display names. */
+export interface Principal {
+  readonly kind: CallerKind;
+  readonly tenantId: string;
+  readonly objectId: string;
+  readonly subject: string;
+  /** preferred_username, upn, unique_name or email for users (mutable: display only); the client id for apps. */
+  readonly username: string;
+  /** The configured employee id claim, or null when the tenant does not issue it. */
+  readonly employeeId: string | null;
+  readonly name: string | null;
+  /** Delegated scopes (`scp`), only ever present for users. */
+  readonly scopes: readonly string[];
+  /** App permissions for apps; app-role assignments for users (which are not app permissions). */
+  readonly roles: readonly string[];
+  /** The calling client application's id (`azp` in v2, `appid` in v1). */
+  readonly appId: string | null;
+  readonly tokenVersion: TokenVersion;
+  readonly isGuest: boolean;
+}
+
+/** Claims already verified (signature, issuer, audience, types of scp/roles/oid/tid/sub) by the verifier. */
+export interface VerifiedClaims extends JWTPayload {
+  tid: string;
+  oid: string;
+  iss: string;
+  scp?: string;
+  roles?: string[];
+}
+
+export function toPrincipal(claims: VerifiedClaims, version: TokenVersion, employeeIdClaim: string): Principal {
+  const scopes = claims.scp === undefined ? [] : claims.scp.split(' ').filter((scope) => scope !== '');
+  const kind = callerKind(claims);
+  const appId = stringClaim(claims, 'azp') ?? stringClaim(claims, 'appid');
+  const username =
+    kind === 'app'
+      ? (appId ?? claims.oid)
+      : (stringClaim(claims, 'preferred_username') ??
+        stringClaim(claims, 'upn') ??
+        stringClaim(claims, 'unique_name') ??
+        stringClaim(claims, 'email') ??
+        claims.oid);
+  return Object.freeze({
+    kind,
+    tenantId: claims.tid,
+    objectId: claims.oid,
+    subject: claims.sub ?? claims.oid,
+    username,
+    employeeId: stringClaim(claims, employeeIdClaim) ?? null,
+    name: stringClaim(claims, 'name') ?? null,
+    scopes: Object.freeze(scopes),
+    roles: Object.freeze([...(claims.roles ?? [])]),
+    appId: appId ?? null,
+    tokenVersion: version,
+    isGuest: kind === 'user' && isGuest(claims),
+  });
+}
+
+function callerKind(claims: VerifiedClaims): CallerKind {
+  const idtyp = claims['idtyp'];
+  if (idtyp === 'app' || idtyp === 'user') return idtyp;
+  return claims.scp === undefined ? 'app' : 'user';
+}
+
+// `acct` 1 marks a guest; an `idp` naming another tenant (or a consumer account provider) marks one too.
+function isGuest(claims: VerifiedClaims): boolean {
+  if (claims['acct'] === 1) return true;
+  const idp = stringClaim(claims, 'idp');
+  return idp !== undefined && idp !== claims.iss && !idp.toLowerCase().includes(claims.tid.toLowerCase());
+}
+
+function stringClaim(claims: JWTPayload, name: string): string | undefined {
+  const value = claims[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

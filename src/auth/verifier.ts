@@ -1,0 +1,223 @@
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as jose,
+  jwtVerify,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose';
+import { AuthError, authError } from './errors';
+import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
+import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
+import { SigningKeySource, type ResolvedKey } from './signing-keys';
+
+export interface TokenVerifier {
+  /** Verifies an access token and returns the caller, or throws an AuthError. */
+  verify(token: string): Promise<Principal>;
+  /** True when the signing keys of every accepted token version are loaded. */
+  ready(): boolean;
+  /** Loads metadata and keys now and keeps them fresh in the background until stop(). */
+  start(): Promise<void>;
+  stop(): void;
+  /** Age of the oldest key set in seconds, or null when some keys were never obtained. */
+  keyAgeSeconds(): number | null;
+}
+
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+const GRAPH_AUDIENCE = /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
+const B2C_HOST = /(\.|^)(b2clogin\.com|ciamlogin\.com)$/i;
+const TENANT_TEMPLATE = '{tenantid}';
+
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
+  const config = normalizeOptions(options);
+  const sources = new Map<TokenVersion, SigningKeySource>(
+    config.acceptedVersions.map((version) => [version, keySource(config, version)]),
+  );
+  const scopeHint = `api://${config.clientId}/.default`;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = true;
+  let employeeIdHintLogged = false;
+
+  function schedule(): void {
+    if (stopped) return;
+    const allReady = [...sources.values()].every((source) => source.ready);
+    const delaySeconds = allReady ? config.keyRefreshIntervalSeconds : Math.max(1, config.keyRefetchCooldownSeconds);
+    timer = setTimeout(() => {
+      void Promise.all([...sources.values()].map((source) => source.refresh())).then(schedule);
+    }, delaySeconds * 1000);
+    timer.unref();
+  }
+
+  async function verify(token: string): Promise<Principal> {
+    // Everything before jwtVerify reads unverified data: it may only refuse a token or pick where to check it.
+    if (token.length > MAX_TOKEN_LENGTH) throw authError('token_too_large');
+    const header = readHeader(token);
+    checkHeader(header);
+    const unverified = readClaims(token);
+    if (isGraphAudience(unverified.aud)) {
+      throw new AuthError('graph_token', {
+        description: `This is a Microsoft Graph token, which only Graph can validate: request a token for this API (${scopeHint})`,
+        detail: 'Graph audience',
+      });
+    }
+    const version = tokenVersion(unverified);
+    const source = sources.get(version);
+    if (!source) throw authError('version_not_accepted', `version ${version} is not accepted`);
+    const key = await source.resolve(header.kid as string);
+
+    const claims = await verifySignedClaims(token, key);
+    const tid = claims.tid;
+    if (typeof tid !== 'string' || !GUID.test(tid)) throw authError('invalid_tenant');
+    const tenant = tid.toLowerCase();
+    const expectedIssuer = key.metadata.issuer.replace(TENANT_TEMPLATE, tenant);
+    if (claims.iss !== expectedIssuer) throw authError('wrong_issuer', `expected issuer of ${version} metadata`);
+    const keyIssuer = key.jwk.issuer;
+    if (keyIssuer !== undefined && (typeof keyIssuer !== 'string' || keyIssuer.replace(TENANT_TEMPLATE, tenant) !== claims.iss)) {
+      throw authError('key_issuer_mismatch');
+    }
+    if (config.multiTenant ? !config.allowedTenants.includes(tenant) : tenant !== config.tenantId) {
+      throw authError('tenant_not_allowed', `tenant ${tenant}`);
+    }
+    if (!audienceAccepted(claims.aud)) {
+      throw new AuthError('wrong_audience', {
+        description: `Invalid token audience: request a token for this API (${scopeHint})`,
+      });
+    }
+    checkPermissionClaims(claims);
+    const principal = toPrincipal(claims as VerifiedClaims, version, config.employeeIdClaim);
+    if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
+      employeeIdHintLogged = true;
+      config.logger.info(
+        { event: 'employee_id_claim_absent', claim: config.employeeIdClaim },
+        `Tokens carry no '${config.employeeIdClaim}' claim, so employeeId is null. To issue it, add a claims-mapping ` +
+          'policy (source user.employeeid) to the API and set acceptMappedClaims or a custom signing key on its app registration',
+      );
+    }
+    return principal;
+  }
+
+  async function verifySignedClaims(token: string, key: ResolvedKey): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, key.getKey, {
+        algorithms: ['RS256'],
+        clockTolerance: config.clockSkewSeconds,
+        currentDate: new Date(config.now()),
+        requiredClaims: ['exp', 'iss'],
+      });
+      return payload;
+    } catch (error) {
+      throw fromJoseError(error);
+    }
+  }
+
+  function audienceAccepted(aud: JWTPayload['aud']): boolean {
+    const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    return values.some((value) => config.audiences.includes(value));
+  }
+
+  function checkPermissionClaims(claims: JWTPayload): void {
+    const { scp, roles, oid } = claims as Record<string, unknown>;
+    if (typeof oid !== 'string' || oid === '') throw authError('missing_claims', "'oid' is missing");
+    if (scp !== undefined && typeof scp !== 'string') throw authError('missing_claims', "'scp' is not a string");
+    if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
+      throw authError('missing_claims', "'roles' is not an array of strings");
+    }
+    if (scp === undefined && roles === undefined && !config.allowTokensWithoutPermissions) {
+      throw new AuthError('no_permissions', {
+        description: `The token carries no scopes or app roles: request an access token for this API (${scopeHint})`,
+      });
+    }
+  }
+
+  return {
+    verify,
+    ready: () => [...sources.values()].every((source) => source.ready),
+    async start() {
+      if (!stopped) return;
+      stopped = false;
+      await Promise.all([...sources.values()].map((source) => source.refresh()));
+      schedule();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+    keyAgeSeconds() {
+      const ages = [...sources.values()].map((source) => source.ageMs);
+      if (ages.some((age) => age === undefined)) return null;
+      return Math.max(...(ages as number[])) / 1000;
+    },
+  };
+}
+
+function keySource(config: NormalizedOptions, version: TokenVersion): SigningKeySource {
+  const path = version === '2.0' ? `/${config.tenantId}/v2.0/.well-known/openid-configuration` : `/${config.tenantId}/.well-known/openid-configuration`;
+  const url = new URL(path, config.authorityHost);
+  if (config.appSpecificSigningKeys) url.searchParams.set('appid', config.clientId);
+  return new SigningKeySource({
+    name: `v${version}`,
+    discoveryUrl: url.href,
+    cooldownMs: config.keyRefetchCooldownSeconds * 1000,
+    maxStaleMs: config.keyMaxStaleSeconds * 1000,
+    timeoutMs: config.httpTimeoutMs,
+    fetch: config.fetch,
+    now: config.now,
+    logger: config.logger,
+  });
+}
+
+function readHeader(token: string): ProtectedHeaderParameters {
+  if (token.split('.').length !== 3) throw authError('malformed_token', 'not a compact JWS');
+  try {
+    return decodeProtectedHeader(token);
+  } catch (error) {
+    throw authError('malformed_token', 'header is not base64url JSON', error);
+  }
+}
+
+function checkHeader(header: ProtectedHeaderParameters): void {
+  if (header.alg !== 'RS256') throw authError('unsupported_algorithm', `alg ${String(header.alg).slice(0, 16)}`);
+  if (typeof header.kid !== 'string' || header.kid === '') throw authError('missing_key_id');
+  if (header.crit !== undefined) throw authError('unsupported_header', 'crit header present');
+  // Graph signs over a hash of this nonce, so no one but Graph can verify such a token.
+  if (header['nonce'] !== undefined) {
+    throw new AuthError('graph_token', { detail: 'nonce header' });
+  }
+}
+
+function readClaims(token: string): JWTPayload {
+  try {
+    return decodeJwt(token);
+  } catch (error) {
+    throw authError('malformed_token', 'payload is not a JSON object', error);
+  }
+}
+
+function isGraphAudience(aud: JWTPayload['aud']): boolean {
+  const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  return values.some((value) => value === GRAPH_APP_ID || GRAPH_AUDIENCE.test(value));
+}
+
+/** The version a token claims, checked against the form of its issuer and the B2C hosts. */
+function tokenVersion(claims: JWTPayload): TokenVersion {
+  if (typeof claims.iss !== 'string' || !URL.canParse(claims.iss)) throw authError('malformed_token', "'iss' is not a URL");
+  if (B2C_HOST.test(new URL(claims.iss).hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
+  const ver = claims['ver'];
+  if (ver !== '1.0' && ver !== '2.0') throw authError('malformed_token', "'ver' is not 1.0 or 2.0");
+  const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(claims.iss) ? '2.0' : '1.0';
+  if (issuerForm !== ver) throw authError('version_mismatch', `ver ${ver} with a v${issuerForm} issuer`);
+  return ver;
+}
+
+function fromJoseError(error: unknown): AuthError {
+  if (error instanceof jose.JWSSignatureVerificationFailed) return authError('bad_signature', undefined, error);
+  if (error instanceof jose.JWTExpired) return authError('expired', undefined, error);
+  if (error instanceof jose.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf' && error.reason === 'check_failed') return authError('not_yet_valid', undefined, error);
+    return authError('missing_claims', `'${error.claim}' ${error.reason}`, error);
+  }
+  if (error instanceof jose.JWKSNoMatchingKey) return authError('unknown_key', 'kid matches no RS256 signing key', error);
+  if (error instanceof jose.JWTInvalid || error instanceof jose.JWSInvalid) return authError('malformed_token', error.message, error);
+  return authError('malformed_token', error instanceof Error ? error.message : 'verification failed', error);
+}

@@ -1,0 +1,159 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JWK } from 'jose';
+import { createSigningKey, type SigningKey } from './signing-key';
+import { mintToken, type Issuers, type MintOptions } from './tokens';
+
+export const DEV_TENANT_ID = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
+export const DEV_CLIENT_ID = 'b3c1e0f2-5a4d-4e6b-8c7a-9d2f1e0a3b45';
+/** The client application that "calls" the API in minted tokens (`azp` / `appid`). */
+export const DEV_CALLER_APP_ID = 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f';
+
+export interface IdentityProviderOptions {
+  readonly port?: number;
+  readonly host?: string;
+  readonly tenantId?: string;
+  readonly clientId?: string;
+  readonly signingKey?: SigningKey;
+  /** Origin of v1 issuers; Entra's is another host than the authority. Default `https://sts.windows.net`. */
+  readonly v1IssuerOrigin?: string;
+}
+
+export interface ProviderMintOptions extends MintOptions {
+  /** Sign with this key instead of the current one (it need not be published). */
+  readonly key?: SigningKey;
+}
+
+export interface IdentityProvider {
+  /** The authority host, e.g. `http://127.0.0.1:4010`. */
+  readonly url: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  readonly issuers: Issuers;
+  /** The key new tokens are signed with. */
+  readonly currentKey: SigningKey;
+  /** Keys served for `?appid=<client id>` (app-specific signing keys). */
+  readonly appKeys: SigningKey[];
+  /** Overrides of the `issuer` field of published v2 keys, by kid. */
+  readonly keyIssuers: Map<string, string>;
+  mint(options?: ProviderMintOptions): Promise<string>;
+  /** Publishes a new key and signs with it from now on; `retire` unpublishes the previous ones. */
+  rotate(options?: { retire?: boolean }): Promise<SigningKey>;
+  /** While false every request is answered 503, as during an outage. */
+  setAvailable(available: boolean): void;
+  /** Requests received whose path ends with `suffix` (all when omitted). */
+  requestCount(suffix?: string): number;
+  close(): Promise<void>;
+}
+
+const MULTI_TENANT = new Set(['organizations', 'common']);
+const TENANT_SEGMENT = /^([0-9a-f-]{36}|organizations|common)$/i;
+
+/**
+ * An Entra-shaped OpenID provider on loopback: v1 and v2 discovery for a tenant and for organizations/common,
+ * rotatable RSA keys, and minting of signed tokens. For tests and dev mode only.
+ */
+export async function startIdentityProvider(options: IdentityProviderOptions = {}): Promise<IdentityProvider> {
+  if (process.env['NODE_ENV'] === 'production') {
+    throw new Error('The local identity provider is for development and tests; it never runs with NODE_ENV=production');
+  }
+  const tenantId = options.tenantId ?? DEV_TENANT_ID;
+  const clientId = options.clientId ?? DEV_CLIENT_ID;
+  let currentKey = options.signingKey ?? (await createSigningKey());
+  let published: SigningKey[] = [currentKey];
+  const appKeys: SigningKey[] = [await createSigningKey()];
+  const keyIssuers = new Map<string, string>();
+  const requests: string[] = [];
+  let available = true;
+  let url = '';
+  const v1Origin = options.v1IssuerOrigin ?? 'https://sts.windows.net';
+  const issuers: Issuers = {
+    v2: (tenant) => `${url}/${tenant}/v2.0`,
+    v1: (tenant) => `${v1Origin}/${tenant}/`,
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const requestUrl = new URL(req.url ?? '/', 'http://idp.invalid');
+    requests.push(requestUrl.pathname);
+    if (!available) return send(res, 503, { error: 'temporarily_unavailable' });
+    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
+    const [tenant, ...rest] = requestUrl.pathname.split('/').filter(Boolean);
+    if (!tenant || !TENANT_SEGMENT.test(tenant)) return send(res, 404, { error: 'not_found' });
+    const appId = requestUrl.searchParams.get('appid');
+    const query = appId ? `?appid=${encodeURIComponent(appId)}` : '';
+    const issuerTenant = MULTI_TENANT.has(tenant.toLowerCase()) ? '{tenantid}' : tenant;
+    switch (rest.join('/')) {
+      case 'v2.0/.well-known/openid-configuration':
+        return send(res, 200, discovery(issuers.v2(issuerTenant), `${url}/${tenant}/discovery/v2.0/keys${query}`));
+      case '.well-known/openid-configuration':
+        return send(res, 200, discovery(issuers.v1(issuerTenant), `${url}/${tenant}/discovery/keys${query}`));
+      case 'discovery/v2.0/keys':
+        return send(res, 200, keySet(appId ? appKeys : published, issuers.v2(issuerTenant)));
+      case 'discovery/keys':
+        return send(res, 200, keySet(appId ? appKeys : published, undefined));
+      default:
+        return send(res, 404, { error: 'not_found' });
+    }
+  }
+
+  function discovery(issuer: string, jwksUri: string): object {
+    return {
+      issuer,
+      jwks_uri: jwksUri,
+      authorization_endpoint: `${url}/local/oauth2/authorize`,
+      token_endpoint: `${url}/local/oauth2/token`,
+      response_types_supported: ['code', 'id_token', 'token'],
+      subject_types_supported: ['pairwise'],
+      id_token_signing_alg_values_supported: ['RS256'],
+    };
+  }
+
+  function keySet(keys: readonly SigningKey[], issuer: string | undefined): { keys: JWK[] } {
+    return {
+      keys: keys.map((key) => {
+        const keyIssuer = keyIssuers.get(key.kid) ?? issuer;
+        return keyIssuer === undefined ? key.publicJwk : { ...key.publicJwk, issuer: keyIssuer };
+      }),
+    };
+  }
+
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  return {
+    get url() {
+      return url;
+    },
+    tenantId,
+    clientId,
+    issuers,
+    get currentKey() {
+      return currentKey;
+    },
+    appKeys,
+    keyIssuers,
+    mint: ({ key, ...mintOptions } = {}) =>
+      mintToken({ key: key ?? currentKey, issuers, tenantId, clientId, clientAppId: DEV_CALLER_APP_ID }, mintOptions),
+    async rotate({ retire = false } = {}) {
+      currentKey = await createSigningKey();
+      published = retire ? [currentKey] : [...published, currentKey];
+      return currentKey;
+    },
+    setAvailable(value) {
+      available = value;
+    },
+    requestCount: (suffix) => requests.filter((path) => suffix === undefined || path.endsWith(suffix)).length,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: object): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
