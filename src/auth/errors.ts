@@ -135,7 +135,7 @@ export class AuthError extends Error {
   readonly description: string;
   readonly detail: string | undefined;
 
-  constructor(reason: AuthReason, options: { description?: string; detail?: string; cause?: unknown } = {}) {
+  constructor(reason: AuthReason, options: { description?: string; detail?: string; cause?: unknown }) {
     const info: ReasonInfo = REASONS[reason];
     const description = options.description ?? info.description;
     super(description, { cause: options.cause });

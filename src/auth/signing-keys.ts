@@ -81,7 +81,7 @@ export class SigningKeySource {
     let found = this.find(kid);
     if (!found && !this.coolingDown) {
       await (this.pending ?? this.refresh());
-      found = this.ready ? this.find(kid) : undefined;
+      found = this.find(kid);
     }
     if (!found) throw new AuthError('unknown_key', { detail: `kid not in the ${this.options.name} key set` });
     return found;

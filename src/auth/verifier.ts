@@ -219,5 +219,6 @@ function fromJoseError(error: unknown): AuthError {
   }
   if (error instanceof jose.JWKSNoMatchingKey) return authError('unknown_key', 'kid matches no RS256 signing key', error);
   if (error instanceof jose.JWTInvalid || error instanceof jose.JWSInvalid) return authError('malformed_token', error.message, error);
-  return authError('malformed_token', error instanceof Error ? error.message : 'verification failed', error);
+  // Anything else is a fault on our side (such as an unusable published key): let it surface as an internal error.
+  throw error;
 }

@@ -74,6 +74,11 @@ describe('valid tokens', () => {
     expect(principal).toMatchObject({ kind: 'app', tokenVersion: '1.0', appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f' });
   });
 
+  it('names an app without azp or appid by its object id', async () => {
+    const principal = await f.verifier.verify(await f.mint({ kind: 'app', claims: { azp: undefined } }));
+    expect(principal).toMatchObject({ kind: 'app', username: 'a7d0c3e1-9b2f-4c6d-8e1a-2b3c4d5e6f70', appId: null });
+  });
+
   it('takes the kind from idtyp when present', async () => {
     const user = await f.verifier.verify(await f.mint({ kind: 'app', claims: { idtyp: 'user' } }));
     expect(user.kind).toBe('user');
@@ -359,6 +364,24 @@ describe('refused tokens', () => {
     ['a missing ver', forge({ alg: 'RS256', kid: 'k' }, { iss: 'https://login.microsoftonline.com/x/v2.0' }, 'sig')],
   ])('refuses %s as an invalid token format', async (_case, token) => {
     await expectRefusal(f.verifier.verify(token), 'malformed_token', 'Invalid token format: send an Entra ID access token (a signed JWT)');
+  });
+
+  it('refuses a signature part that is not base64url as an invalid token format', async () => {
+    const { header, payload } = parts(await f.mint());
+    await expectRefusal(f.verifier.verify(forge(header, payload, '***')), 'malformed_token');
+  });
+
+  it('lets an unusable published key surface as an internal error, not as a caller mistake', async () => {
+    const idp2 = await startIdentityProvider();
+    try {
+      (idp2.currentKey.publicJwk as { n?: string }).n = 'AQAB';
+      const fx = await authFixture({}, idp2);
+      const error = await fx.verifier.verify(await fx.mint()).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toHaveProperty('reason');
+    } finally {
+      await idp2.close();
+    }
   });
 
   it('refuses an oversized token before decoding it', async () => {

@@ -1,0 +1,53 @@
+import { extractBearerToken, MAX_AUTHORIZATION_LENGTH } from '../../src/auth';
+import { AuthError } from '../../src/auth';
+
+function refusal(header: string | string[]): AuthError {
+  try {
+    extractBearerToken(header);
+  } catch (error) {
+    return error as AuthError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('extractBearerToken', () => {
+  it('returns undefined when no Authorization header was sent', () => {
+    expect(extractBearerToken(undefined)).toBeUndefined();
+    expect(extractBearerToken([])).toBeUndefined();
+  });
+
+  it.each(['Bearer abc.def.ghi', 'bearer abc.def.ghi', 'BEARER   abc.def.ghi  '])('reads the token from %j', (header) => {
+    expect(extractBearerToken(header)).toBe('abc.def.ghi');
+    expect(extractBearerToken([header])).toBe('abc.def.ghi');
+  });
+
+  it.each([
+    ['Basic dXNlcjpwYXNz', "unsupported scheme 'Basic'"],
+    ['Bearer', 'Bearer scheme without exactly one token'],
+    ['Bearer ', 'Bearer scheme without exactly one token'],
+    ['Bearer a.b.c d.e.f', 'Bearer scheme without exactly one token'],
+    ['Bearer a.b.c, Bearer d.e.f', 'Bearer scheme without exactly one token'],
+    ['', 'Authorization header without a scheme'],
+    ['abc.def.ghi', "unsupported scheme 'abc'"],
+    ['{"token":1}', 'Authorization header without a scheme'],
+  ])('refuses %j as invalid_request', (header, detail) => {
+    const error = refusal(header);
+    expect(error).toMatchObject({ reason: 'invalid_authorization_header', category: 'invalid_request', status: 400, detail });
+    expect(error.description).toBe("The Authorization header must hold exactly one credential of the form 'Bearer <access token>'");
+  });
+
+  it('refuses two Authorization headers', () => {
+    expect(refusal(['Bearer a.b.c', 'Bearer d.e.f'])).toMatchObject({ reason: 'invalid_authorization_header', detail: 'several Authorization headers' });
+  });
+
+  it('refuses a header above the size cap without parsing it', () => {
+    const error = refusal(`Bearer ${'a'.repeat(MAX_AUTHORIZATION_LENGTH)}`);
+    expect(error).toMatchObject({ reason: 'token_too_large', status: 400, category: 'invalid_request' });
+    expect(error.detail).toBe(`Authorization header of ${MAX_AUTHORIZATION_LENGTH + 7} characters`);
+  });
+
+  it('never puts the credential into the error', () => {
+    const error = refusal('Basic c2VjcmV0LXBhc3N3b3Jk');
+    expect(JSON.stringify({ ...error, message: error.message })).not.toContain('c2VjcmV0LXBhc3N3b3Jk');
+  });
+});
