@@ -17,7 +17,7 @@ export async function createSigningKey(kid: string = randomUUID()): Promise<Sign
 /** Rebuilds a key saved as a private JWK (with its kid). */
 export async function signingKeyFromJwk(privateJwk: JWK): Promise<SigningKey> {
   if (!privateJwk.kid || !privateJwk.n || !privateJwk.e) throw new TypeError('saved key lacks kid, n or e');
-  const privateKey = (await importJWK(privateJwk, 'RS256')) as CryptoKey;
+  const privateKey = (await importJWK(privateJwk, 'RS256', { extractable: true })) as CryptoKey;
   return fromKeys(privateJwk.kid, privateKey, { kty: 'RSA', n: privateJwk.n, e: privateJwk.e });
 }
 

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { GUID, isAllowedAuthority, MULTI_TENANT } from './auth/options';
+import type { TokenVersion, VerifierOptions } from './auth';
+
+/** The one reader of process.env. Every setting, its default and its check live here. */
+export interface Config {
+  readonly env: 'development' | 'test' | 'production';
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly auth: Omit<VerifierOptions, 'fetch' | 'now' | 'logger'> & {
+    readonly audiences: readonly string[];
+    readonly acceptedVersions: readonly TokenVersion[];
+    readonly keyRefetchCooldownSeconds: number;
+  };
+  readonly policy: {
+    /** Delegated scopes of which a user token needs one (none: any verified user token). */
+    readonly requiredScopes: readonly string[];
+    /** App roles of which an app-only token needs one (none: app-only tokens are refused). */
+    readonly requiredAppRoles: readonly string[];
+  };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+const list = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== ''));
+
+const flag = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const normalized = (value ?? 'false').trim().toLowerCase();
+      if (normalized === 'true' || normalized === '1') return true;
+      if (normalized === 'false' || normalized === '0' || normalized === '') return false;
+      ctx.addIssue({ code: 'custom', message: `${name} must be true or false` });
+      return false;
+    });
+
+const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!/^\d+$/.test(value.trim()) || parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}` });
+      }
+      return parsed;
+    });
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production'], {
+      message: 'NODE_ENV must be development, test or production',
+    }).default('development'),
+    HOST: z.string().trim().min(1).default('0.0.0.0'),
+    PORT: wholeNumber('PORT', 4000, 0, 65535),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+    AZURE_TENANT_ID: z
+      .string({ message: 'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API' })
+      .trim()
+      .refine((value) => GUID.test(value) || (MULTI_TENANT as readonly string[]).includes(value), {
+        message: 'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
+      }),
+    AZURE_CLIENT_ID: z
+      .string({ message: "AZURE_CLIENT_ID is required: the API's application (client) id" })
+      .trim()
+      .refine((value) => GUID.test(value), { message: "AZURE_CLIENT_ID must be the API's application (client) id GUID" }),
+    AZURE_AUTHORITY_HOST: z
+      .string()
+      .trim()
+      .default('https://login.microsoftonline.com')
+      .refine(isAllowedAuthority, {
+        message: 'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
+      }),
+    AZURE_AUDIENCES: list,
+    AZURE_ALLOWED_TENANTS: list,
+    AZURE_ACCEPTED_TOKEN_VERSIONS: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        const items = (value ?? '1,2').split(',').map((item) => item.trim()).filter((item) => item !== '');
+        if (items.length === 0 || !items.every((item) => item === '1' || item === '2')) {
+          ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2' });
+        }
+        return [...new Set(items)].map((item) => `${item}.0` as TokenVersion);
+      }),
+    AZURE_CLOCK_SKEW_SECONDS: wholeNumber('AZURE_CLOCK_SKEW_SECONDS', 300, 0, 3600),
+    AZURE_EMPLOYEE_ID_CLAIM: z.string().trim().min(1, 'AZURE_EMPLOYEE_ID_CLAIM must name a claim').default('employeeid'),
+    AZURE_APP_SPECIFIC_SIGNING_KEYS: flag('AZURE_APP_SPECIFIC_SIGNING_KEYS'),
+    AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS: flag('AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS'),
+    AZURE_KEY_REFETCH_COOLDOWN_SECONDS: wholeNumber('AZURE_KEY_REFETCH_COOLDOWN_SECONDS', 30, 1, 3600),
+    AZURE_KEY_REFRESH_INTERVAL_SECONDS: wholeNumber('AZURE_KEY_REFRESH_INTERVAL_SECONDS', 3600, 60, 86400),
+    AZURE_KEY_MAX_STALE_SECONDS: wholeNumber('AZURE_KEY_MAX_STALE_SECONDS', 86400, 60, 7 * 86400),
+    AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
+    API_REQUIRED_SCOPES: list,
+    API_REQUIRED_APP_ROLES: list,
+  })
+  .superRefine((env, ctx) => {
+    const multiTenant = (MULTI_TENANT as readonly string[]).includes(env.AZURE_TENANT_ID);
+    if (multiTenant && env.AZURE_ALLOWED_TENANTS.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS is required when AZURE_TENANT_ID is organizations or common: list the accepted tenant GUIDs' });
+    }
+    if (!multiTenant && env.AZURE_ALLOWED_TENANTS.length > 0) {
+      ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common' });
+    }
+    if (!env.AZURE_ALLOWED_TENANTS.every((tenant) => GUID.test(tenant))) {
+      ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS must be tenant GUIDs, comma separated' });
+    }
+  });
+
+/** Reads and checks the environment once; throws a ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    auth: Object.freeze({
+      tenantId: e.AZURE_TENANT_ID,
+      clientId: e.AZURE_CLIENT_ID,
+      authorityHost: e.AZURE_AUTHORITY_HOST,
+      audiences: e.AZURE_AUDIENCES.length > 0 ? e.AZURE_AUDIENCES : [`api://${e.AZURE_CLIENT_ID}`, e.AZURE_CLIENT_ID],
+      allowedTenants: e.AZURE_ALLOWED_TENANTS,
+      acceptedVersions: e.AZURE_ACCEPTED_TOKEN_VERSIONS,
+      clockSkewSeconds: e.AZURE_CLOCK_SKEW_SECONDS,
+      employeeIdClaim: e.AZURE_EMPLOYEE_ID_CLAIM,
+      appSpecificSigningKeys: e.AZURE_APP_SPECIFIC_SIGNING_KEYS,
+      allowTokensWithoutPermissions: e.AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS,
+      keyRefetchCooldownSeconds: e.AZURE_KEY_REFETCH_COOLDOWN_SECONDS,
+      keyRefreshIntervalSeconds: e.AZURE_KEY_REFRESH_INTERVAL_SECONDS,
+      keyMaxStaleSeconds: e.AZURE_KEY_MAX_STALE_SECONDS,
+      httpTimeoutMs: e.AZURE_HTTP_TIMEOUT_MS,
+    }),
+    policy: Object.freeze({ requiredScopes: e.API_REQUIRED_SCOPES, requiredAppRoles: e.API_REQUIRED_APP_ROLES }),
+  });
+}

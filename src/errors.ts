@@ -1,0 +1,92 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { AuthError } from './auth';
+
+/**
+ * The one place that turns outcomes into GraphQL errors, HTTP statuses and WWW-Authenticate headers (RFC 6750).
+ */
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  BAD_REQUEST: 'BAD_REQUEST',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  NOT_FOUND: 'NOT_FOUND',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const AUTH_REQUIRED = 'Authentication required: send an Authorization: Bearer <access token> header';
+
+/** `Bearer` with RFC 6750 attributes; values are restricted to the characters the RFC allows. */
+export function wwwAuthenticate(attributes: Record<string, string> = {}): string {
+  const pairs = Object.entries(attributes).map(([name, value]) => `${name}="${value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '')}"`);
+  return pairs.length === 0 ? 'Bearer' : `Bearer ${pairs.join(', ')}`;
+}
+
+/** A refused credential, raised from the context function so that the request stops before execution. */
+export function authFailure(error: AuthError, retryAfterSeconds: number): GraphQLError {
+  const headers = new Map<string, string>();
+  let code: ErrorCode;
+  if (error.category === 'temporarily_unavailable') {
+    code = ErrorCode.SERVICE_UNAVAILABLE;
+    headers.set('retry-after', String(retryAfterSeconds));
+  } else {
+    code = error.category === 'invalid_request' ? ErrorCode.BAD_REQUEST : ErrorCode.UNAUTHENTICATED;
+    headers.set('www-authenticate', wwwAuthenticate({ error: error.category, error_description: error.description }));
+  }
+  return new GraphQLError(error.description, {
+    extensions: { code, reason: error.reason, http: { status: error.status, headers } },
+  });
+}
+
+/** No credentials where a verified caller is needed. */
+export function unauthenticated(): GraphQLError {
+  return new GraphQLError(AUTH_REQUIRED, { extensions: { code: ErrorCode.UNAUTHENTICATED, reason: 'missing_token' } });
+}
+
+/** A verified caller without the permission a field needs; `scope` lists what would have been enough. */
+export function forbidden(message: string, reason: string, scope: readonly string[]): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.FORBIDDEN, reason, scope: scope.join(' ') } });
+}
+
+/** The body of an error answered outside GraphQL execution (bad JSON, unknown route, ...). */
+export function errorBody(code: ErrorCode, message: string): { errors: GraphQLFormattedError[] } {
+  return { errors: [{ message, extensions: { code } }] };
+}
+
+/** Masks anything that is not a deliberate client-facing error. */
+export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (formatted.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR) {
+    return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  }
+  return formatted;
+}
+
+/**
+ * Sets 401 or 403 when an operation produced no data only because the caller was not authenticated or not
+ * permitted. Partial data stays 200.
+ */
+export function httpStatusPlugin<TContext extends object>(): ApolloServerPlugin<TContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { data, errors } = response.body.singleResult;
+          if (data != null || !errors || errors.length === 0) return;
+          const codes = new Set(errors.map((error) => error.extensions?.['code']));
+          if (codes.size !== 1) return;
+          if (codes.has(ErrorCode.UNAUTHENTICATED)) {
+            response.http.status = 401;
+            response.http.headers.set('www-authenticate', wwwAuthenticate());
+          } else if (codes.has(ErrorCode.FORBIDDEN)) {
+            const scopes = new Set(errors.flatMap((error) => String(error.extensions?.['scope'] ?? '').split(' ').filter(Boolean)));
+            response.http.status = 403;
+            response.http.headers.set('www-authenticate', wwwAuthenticate({ error: 'insufficient_scope', scope: [...scopes].join(' ') }));
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import type { Principal } from '../auth';
+
+export enum CallerKind {
+  USER = 'user',
+  APP = 'app',
+}
+registerEnumType(CallerKind, { name: 'CallerKind', description: 'A signed-in user (delegated token) or an application (app-only token)' });
+
+export const GREETING = 'Hello World! You are authenticated.';
+
+@ObjectType({ description: 'The verified caller' })
+export class User {
+  @Field(_type => String, { description: 'Display name for users (mutable, never authorise on it); client id for apps' })
+  username!: string;
+
+  @Field(_type => String, { nullable: true, description: 'Employee id, null when the tenant does not issue the claim' })
+  employeeId!: string | null;
+
+  @Field(_type => [String], { description: 'Delegated scopes (user tokens only)' })
+  scopes!: string[];
+
+  @Field(_type => [String], { description: 'App permissions (app tokens) or app-role assignments (user tokens)' })
+  roles!: string[];
+
+  @Field(_type => String, { nullable: true })
+  name!: string | null;
+
+  @Field(_type => String)
+  tenantId!: string;
+
+  @Field(_type => String)
+  objectId!: string;
+
+  @Field(_type => CallerKind)
+  kind!: CallerKind;
+
+  @Field(_type => Boolean)
+  isGuest!: boolean;
+
+  @Field(_type => String, { description: `Always "${GREETING}"` })
+  message!: string;
+
+  static from(principal: Principal): User {
+    return Object.assign(new User(), {
+      username: principal.username,
+      employeeId: principal.employeeId,
+      scopes: [...principal.scopes],
+      roles: [...principal.roles],
+      name: principal.name,
+      tenantId: principal.tenantId,
+      objectId: principal.objectId,
+      kind: principal.kind === 'app' ? CallerKind.APP : CallerKind.USER,
+      isGuest: principal.isGuest,
+      message: GREETING,
+    });
+  }
+}
