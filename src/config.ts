@@ -31,7 +31,12 @@ export class ConfigError extends Error {
 const list = z
   .string()
   .optional()
-  .transform((value) => (value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== ''));
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
 
 const flag = (name: string) =>
   z
@@ -60,9 +65,11 @@ const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_S
 
 const schema = z
   .object({
-    NODE_ENV: z.enum(['development', 'test', 'production'], {
-      message: 'NODE_ENV must be development, test or production',
-    }).default('development'),
+    NODE_ENV: z
+      .enum(['development', 'test', 'production'], {
+        message: 'NODE_ENV must be development, test or production',
+      })
+      .default('development'),
     HOST: z.string().trim().min(1).default('0.0.0.0'),
     PORT: wholeNumber('PORT', 4000, 0, 65535),
     LOG_LEVEL: z
@@ -71,7 +78,9 @@ const schema = z
       })
       .default('info'),
     AZURE_TENANT_ID: z
-      .string({ message: 'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API' })
+      .string({
+        message: 'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
+      })
       .trim()
       .refine((value) => GUID.test(value) || (MULTI_TENANT as readonly string[]).includes(value), {
         message: 'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
@@ -79,28 +88,34 @@ const schema = z
     AZURE_CLIENT_ID: z
       .string({ message: "AZURE_CLIENT_ID is required: the API's application (client) id" })
       .trim()
-      .refine((value) => GUID.test(value), { message: "AZURE_CLIENT_ID must be the API's application (client) id GUID" }),
-    AZURE_AUTHORITY_HOST: z
-      .string()
-      .trim()
-      .default('https://login.microsoftonline.com')
-      .refine(isAllowedAuthority, {
-        message: 'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
+      .refine((value) => GUID.test(value), {
+        message: "AZURE_CLIENT_ID must be the API's application (client) id GUID",
       }),
+    AZURE_AUTHORITY_HOST: z.string().trim().default('https://login.microsoftonline.com').refine(isAllowedAuthority, {
+      message:
+        'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
+    }),
     AZURE_AUDIENCES: list,
     AZURE_ALLOWED_TENANTS: list,
     AZURE_ACCEPTED_TOKEN_VERSIONS: z
       .string()
       .optional()
       .transform((value, ctx) => {
-        const items = (value ?? '1,2').split(',').map((item) => item.trim()).filter((item) => item !== '');
+        const items = (value ?? '1,2')
+          .split(',')
+          .map((item) => item.trim())
+          .filter((item) => item !== '');
         if (items.length === 0 || !items.every((item) => item === '1' || item === '2')) {
           ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2' });
         }
         return [...new Set(items)].map((item) => `${item}.0` as TokenVersion);
       }),
     AZURE_CLOCK_SKEW_SECONDS: wholeNumber('AZURE_CLOCK_SKEW_SECONDS', 300, 0, 3600),
-    AZURE_EMPLOYEE_ID_CLAIM: z.string().trim().min(1, 'AZURE_EMPLOYEE_ID_CLAIM must name a claim').default('employeeid'),
+    AZURE_EMPLOYEE_ID_CLAIM: z
+      .string()
+      .trim()
+      .min(1, 'AZURE_EMPLOYEE_ID_CLAIM must name a claim')
+      .default('employeeid'),
     AZURE_APP_SPECIFIC_SIGNING_KEYS: flag('AZURE_APP_SPECIFIC_SIGNING_KEYS'),
     AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS: flag('AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS'),
     AZURE_KEY_REFETCH_COOLDOWN_SECONDS: wholeNumber('AZURE_KEY_REFETCH_COOLDOWN_SECONDS', 30, 1, 3600),
@@ -113,10 +128,17 @@ const schema = z
   .superRefine((env, ctx) => {
     const multiTenant = (MULTI_TENANT as readonly string[]).includes(env.AZURE_TENANT_ID);
     if (multiTenant && env.AZURE_ALLOWED_TENANTS.length === 0) {
-      ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS is required when AZURE_TENANT_ID is organizations or common: list the accepted tenant GUIDs' });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'AZURE_ALLOWED_TENANTS is required when AZURE_TENANT_ID is organizations or common: list the accepted tenant GUIDs',
+      });
     }
     if (!multiTenant && env.AZURE_ALLOWED_TENANTS.length > 0) {
-      ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
+      });
     }
     if (!env.AZURE_ALLOWED_TENANTS.every((tenant) => GUID.test(tenant))) {
       ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS must be tenant GUIDs, comma separated' });

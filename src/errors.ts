@@ -20,7 +20,9 @@ const AUTH_REQUIRED = 'Authentication required: send an Authorization: Bearer <a
 
 /** `Bearer` with RFC 6750 attributes; values are restricted to the characters the RFC allows. */
 export function wwwAuthenticate(attributes: Record<string, string> = {}): string {
-  const pairs = Object.entries(attributes).map(([name, value]) => `${name}="${value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '')}"`);
+  const pairs = Object.entries(attributes).map(
+    ([name, value]) => `${name}="${value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '')}"`,
+  );
   return pairs.length === 0 ? 'Bearer' : `Bearer ${pairs.join(', ')}`;
 }
 
@@ -81,9 +83,17 @@ export function httpStatusPlugin<TContext extends object>(): ApolloServerPlugin<
             response.http.status = 401;
             response.http.headers.set('www-authenticate', wwwAuthenticate());
           } else if (codes.has(ErrorCode.FORBIDDEN)) {
-            const scopes = new Set(errors.flatMap((error) => String(error.extensions?.['scope'] ?? '').split(' ').filter(Boolean)));
+            const scopes = new Set(
+              errors.flatMap((error) =>
+                String(error.extensions?.['scope'] ?? '')
+                  .split(' ')
+                  .filter(Boolean),
+              ),
+            );
             response.http.status = 403;
-            response.http.headers.set('www-authenticate', wwwAuthenticate({ error: 'insufficient_scope', scope: [...scopes].join(' ') }));
+            const attributes: Record<string, string> = { error: 'insufficient_scope' };
+            if (scopes.size > 0) attributes['scope'] = [...scopes].join(' ');
+            response.http.headers.set('www-authenticate', wwwAuthenticate(attributes));
           }
         },
       };

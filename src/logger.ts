@@ -8,7 +8,10 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: { service: 'entra-graphql-api' },
-      redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token'], censor: '[redacted]' },
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

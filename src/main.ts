@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const server = await createServer({ config, logger });
   const url = await server.listen();
-  logger.info({ event: 'listening', url: `${url}/graphql`, env: config.env, ready: server.verifier.ready() }, 'API listening');
+  logger.info(
+    { event: 'listening', url: `${url}/graphql`, env: config.env, ready: server.verifier.ready() },
+    'API listening',
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

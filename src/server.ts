@@ -33,7 +33,12 @@ export interface AppServer {
 }
 
 /** Builds the HTTP app and Apollo Server without listening. */
-export async function createServer({ config, logger, verifier: given, sandboxToken }: ServerOptions): Promise<AppServer> {
+export async function createServer({
+  config,
+  logger,
+  verifier: given,
+  sandboxToken,
+}: ServerOptions): Promise<AppServer> {
   const verifier = given ?? createTokenVerifier({ ...config.auth, logger: logger.child({ module: 'auth' }) });
   const app = express();
   app.disable('x-powered-by');
@@ -51,7 +56,9 @@ export async function createServer({ config, logger, verifier: given, sandboxTok
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({
-            embed: sandboxToken ? { initialState: { sharedHeaders: { Authorization: `Bearer ${sandboxToken}` } } } : true,
+            embed: sandboxToken
+              ? { initialState: { sharedHeaders: { Authorization: `Bearer ${sandboxToken}` } } }
+              : true,
             footer: false,
           }),
     ],
@@ -64,7 +71,10 @@ export async function createServer({ config, logger, verifier: given, sandboxTok
       return { principal: token === undefined ? null : await verifier.verify(token) };
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
-      logger.warn({ event: 'auth_failed', reason: error.reason, status: error.status, detail: error.detail }, 'Authentication failed');
+      logger.warn(
+        { event: 'auth_failed', reason: error.reason, status: error.status, detail: error.detail },
+        'Authentication failed',
+      );
       throw authFailure(error, config.auth.keyRefetchCooldownSeconds);
     }
   }

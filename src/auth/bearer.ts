@@ -33,5 +33,7 @@ export function extractBearerToken(header: string | readonly string[] | undefine
 function describeScheme(header: string): string {
   const scheme = /^[A-Za-z][A-Za-z0-9\-_]{0,19}/.exec(header.trim())?.[0];
   if (!scheme) return 'Authorization header without a scheme';
-  return scheme.toLowerCase() === 'bearer' ? 'Bearer scheme without exactly one token' : `unsupported scheme '${scheme}'`;
+  return scheme.toLowerCase() === 'bearer'
+    ? 'Bearer scheme without exactly one token'
+    : `unsupported scheme '${scheme}'`;
 }

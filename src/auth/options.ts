@@ -108,7 +108,8 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
     'keyMaxStaleSeconds',
     'httpTimeoutMs',
   ] as const) {
-    if (!Number.isInteger(normalized[name]) || normalized[name] < 0) throw new TypeError(`${name} must be a whole number >= 0`);
+    if (!Number.isInteger(normalized[name]) || normalized[name] < 0)
+      throw new TypeError(`${name} must be a whole number >= 0`);
   }
   if (normalized.keyRefreshIntervalSeconds < 1) throw new TypeError('keyRefreshIntervalSeconds must be at least 1');
   if (normalized.employeeIdClaim === '') throw new TypeError('employeeIdClaim must name a claim');

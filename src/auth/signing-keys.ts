@@ -76,7 +76,8 @@ export class SigningKeySource {
     if (!this.ready) {
       if (this.pending) await this.pending;
       else if (!this.coolingDown) await this.refresh();
-      if (!this.ready) throw new AuthError('keys_unavailable', { detail: `${this.options.name} signing keys unavailable` });
+      if (!this.ready)
+        throw new AuthError('keys_unavailable', { detail: `${this.options.name} signing keys unavailable` });
     }
     let found = this.find(kid);
     if (!found && !this.coolingDown) {
@@ -106,7 +107,11 @@ export class SigningKeySource {
       await this.keySet.reload();
       if (!this.keySet.jwks()?.keys.length) throw new Error('the key set holds no keys');
       this.lastSuccessAt = this.options.now();
-      if (this.failing) this.options.logger.info({ event: 'signing_keys_recovered', source: this.options.name }, 'Signing keys refreshed again');
+      if (this.failing)
+        this.options.logger.info(
+          { event: 'signing_keys_recovered', source: this.options.name },
+          'Signing keys refreshed again',
+        );
       this.failing = false;
     } catch (error) {
       this.failing = true;

@@ -25,7 +25,8 @@ export interface TokenVerifier {
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
-const GRAPH_AUDIENCE = /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
+const GRAPH_AUDIENCE =
+  /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
 const B2C_HOST = /(\.|^)(b2clogin\.com|ciamlogin\.com)$/i;
 const TENANT_TEMPLATE = '{tenantid}';
 
@@ -73,7 +74,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const expectedIssuer = key.metadata.issuer.replace(TENANT_TEMPLATE, tenant);
     if (claims.iss !== expectedIssuer) throw authError('wrong_issuer', `expected issuer of ${version} metadata`);
     const keyIssuer = key.jwk.issuer;
-    if (keyIssuer !== undefined && (typeof keyIssuer !== 'string' || keyIssuer.replace(TENANT_TEMPLATE, tenant) !== claims.iss)) {
+    if (
+      keyIssuer !== undefined &&
+      (typeof keyIssuer !== 'string' || keyIssuer.replace(TENANT_TEMPLATE, tenant) !== claims.iss)
+    ) {
       throw authError('key_issuer_mismatch');
     }
     if (config.multiTenant ? !config.allowedTenants.includes(tenant) : tenant !== config.tenantId) {
@@ -152,7 +156,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
 }
 
 function keySource(config: NormalizedOptions, version: TokenVersion): SigningKeySource {
-  const path = version === '2.0' ? `/${config.tenantId}/v2.0/.well-known/openid-configuration` : `/${config.tenantId}/.well-known/openid-configuration`;
+  const path =
+    version === '2.0'
+      ? `/${config.tenantId}/v2.0/.well-known/openid-configuration`
+      : `/${config.tenantId}/.well-known/openid-configuration`;
   const url = new URL(path, config.authorityHost);
   if (config.appSpecificSigningKeys) url.searchParams.set('appid', config.clientId);
   return new SigningKeySource({
@@ -201,7 +208,8 @@ function isGraphAudience(aud: JWTPayload['aud']): boolean {
 
 /** The version a token claims, checked against the form of its issuer and the B2C hosts. */
 function tokenVersion(claims: JWTPayload): TokenVersion {
-  if (typeof claims.iss !== 'string' || !URL.canParse(claims.iss)) throw authError('malformed_token', "'iss' is not a URL");
+  if (typeof claims.iss !== 'string' || !URL.canParse(claims.iss))
+    throw authError('malformed_token', "'iss' is not a URL");
   if (B2C_HOST.test(new URL(claims.iss).hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
   const ver = claims['ver'];
   if (ver !== '1.0' && ver !== '2.0') throw authError('malformed_token', "'ver' is not 1.0 or 2.0");
@@ -217,8 +225,10 @@ function fromJoseError(error: unknown): AuthError {
     if (error.claim === 'nbf' && error.reason === 'check_failed') return authError('not_yet_valid', undefined, error);
     return authError('missing_claims', `'${error.claim}' ${error.reason}`, error);
   }
-  if (error instanceof jose.JWKSNoMatchingKey) return authError('unknown_key', 'kid matches no RS256 signing key', error);
-  if (error instanceof jose.JWTInvalid || error instanceof jose.JWSInvalid) return authError('malformed_token', error.message, error);
+  if (error instanceof jose.JWKSNoMatchingKey)
+    return authError('unknown_key', 'kid matches no RS256 signing key', error);
+  if (error instanceof jose.JWTInvalid || error instanceof jose.JWSInvalid)
+    return authError('malformed_token', error.message, error);
   // Anything else is a fault on our side (such as an unusable published key): let it surface as an internal error.
   throw error;
 }

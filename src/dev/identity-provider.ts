@@ -41,6 +41,8 @@ export interface IdentityProvider {
   rotate(options?: { retire?: boolean }): Promise<SigningKey>;
   /** While false every request is answered 503, as during an outage. */
   setAvailable(available: boolean): void;
+  /** Delays every answer by `ms`, as a slow network would. */
+  setDelay(ms: number): void;
   /** Requests received whose path ends with `suffix` (all when omitted). */
   requestCount(suffix?: string): number;
   close(): Promise<void>;
@@ -65,6 +67,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
   const keyIssuers = new Map<string, string>();
   const requests: string[] = [];
   let available = true;
+  let delayMs = 0;
   let url = '';
   const v1Origin = options.v1IssuerOrigin ?? 'https://sts.windows.net';
   const issuers: Issuers = {
@@ -117,7 +120,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     };
   }
 
-  const server = createServer(handle);
+  const server = createServer((req, res) =>
+    delayMs > 0 ? setTimeout(() => handle(req, res), delayMs) : handle(req, res),
+  );
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -143,6 +148,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     },
     setAvailable(value) {
       available = value;
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     requestCount: (suffix) => requests.filter((path) => suffix === undefined || path.endsWith(suffix)).length,
     close: () =>

@@ -36,7 +36,10 @@ curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Be
   -d '{"query":"{ hello { message username employeeId scopes } }"}'
 `);
   const stop = () => {
-    void server.stop().then(() => idp.close()).then(() => process.exit(0));
+    void server
+      .stop()
+      .then(() => idp.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

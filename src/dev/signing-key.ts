@@ -23,5 +23,10 @@ export async function signingKeyFromJwk(privateJwk: JWK): Promise<SigningKey> {
 
 async function fromKeys(kid: string, privateKey: CryptoKey, publicJwk: JWK): Promise<SigningKey> {
   const privateJwk = { ...(await exportJWK(privateKey)), kid };
-  return { kid, privateKey, privateJwk, publicJwk: { kty: 'RSA', use: 'sig', alg: 'RS256', kid, n: publicJwk.n, e: publicJwk.e } };
+  return {
+    kid,
+    privateKey,
+    privateJwk,
+    publicJwk: { kty: 'RSA', use: 'sig', alg: 'RS256', kid, n: publicJwk.n, e: publicJwk.e },
+  };
 }

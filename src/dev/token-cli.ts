@@ -70,7 +70,10 @@ void loadOrCreateDevKey().then(async (key) => {
       tenantId: DEV_TENANT_ID,
       clientId: DEV_CLIENT_ID,
       clientAppId: DEV_CALLER_APP_ID,
-      issuers: { v2: (tenant) => `${DEV_AUTHORITY}/${tenant}/v2.0`, v1: (tenant) => `https://sts.windows.net/${tenant}/` },
+      issuers: {
+        v2: (tenant) => `${DEV_AUTHORITY}/${tenant}/v2.0`,
+        v1: (tenant) => `https://sts.windows.net/${tenant}/`,
+      },
     },
     options,
   );

@@ -5,40 +5,48 @@ export enum CallerKind {
   USER = 'user',
   APP = 'app',
 }
-registerEnumType(CallerKind, { name: 'CallerKind', description: 'A signed-in user (delegated token) or an application (app-only token)' });
+registerEnumType(CallerKind, {
+  name: 'CallerKind',
+  description: 'A signed-in user (delegated token) or an application (app-only token)',
+});
 
 export const GREETING = 'Hello World! You are authenticated.';
 
 @ObjectType({ description: 'The verified caller' })
 export class User {
-  @Field(_type => String, { description: 'Display name for users (mutable, never authorise on it); client id for apps' })
+  @Field((_type) => String, {
+    description: 'Display name for users (mutable, never authorise on it); client id for apps',
+  })
   username!: string;
 
-  @Field(_type => String, { nullable: true, description: 'Employee id, null when the tenant does not issue the claim' })
+  @Field((_type) => String, {
+    nullable: true,
+    description: 'Employee id, null when the tenant does not issue the claim',
+  })
   employeeId!: string | null;
 
-  @Field(_type => [String], { description: 'Delegated scopes (user tokens only)' })
+  @Field((_type) => [String], { description: 'Delegated scopes (user tokens only)' })
   scopes!: string[];
 
-  @Field(_type => [String], { description: 'App permissions (app tokens) or app-role assignments (user tokens)' })
+  @Field((_type) => [String], { description: 'App permissions (app tokens) or app-role assignments (user tokens)' })
   roles!: string[];
 
-  @Field(_type => String, { nullable: true })
+  @Field((_type) => String, { nullable: true })
   name!: string | null;
 
-  @Field(_type => String)
+  @Field((_type) => String)
   tenantId!: string;
 
-  @Field(_type => String)
+  @Field((_type) => String)
   objectId!: string;
 
-  @Field(_type => CallerKind)
+  @Field((_type) => CallerKind)
   kind!: CallerKind;
 
-  @Field(_type => Boolean)
+  @Field((_type) => Boolean)
   isGuest!: boolean;
 
-  @Field(_type => String, { description: `Always "${GREETING}"` })
+  @Field((_type) => String, { description: `Always "${GREETING}"` })
   message!: string;
 
   static from(principal: Principal): User {

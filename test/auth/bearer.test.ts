@@ -1,5 +1,5 @@
 import { extractBearerToken, MAX_AUTHORIZATION_LENGTH } from '../../src/auth';
-import { AuthError } from '../../src/auth';
+import { type AuthError } from '../../src/auth';
 
 function refusal(header: string | string[]): AuthError {
   try {
@@ -16,10 +16,13 @@ describe('extractBearerToken', () => {
     expect(extractBearerToken([])).toBeUndefined();
   });
 
-  it.each(['Bearer abc.def.ghi', 'bearer abc.def.ghi', 'BEARER   abc.def.ghi  '])('reads the token from %j', (header) => {
-    expect(extractBearerToken(header)).toBe('abc.def.ghi');
-    expect(extractBearerToken([header])).toBe('abc.def.ghi');
-  });
+  it.each(['Bearer abc.def.ghi', 'bearer abc.def.ghi', 'BEARER   abc.def.ghi  '])(
+    'reads the token from %j',
+    (header) => {
+      expect(extractBearerToken(header)).toBe('abc.def.ghi');
+      expect(extractBearerToken([header])).toBe('abc.def.ghi');
+    },
+  );
 
   it.each([
     ['Basic dXNlcjpwYXNz', "unsupported scheme 'Basic'"],
@@ -32,12 +35,22 @@ describe('extractBearerToken', () => {
     ['{"token":1}', 'Authorization header without a scheme'],
   ])('refuses %j as invalid_request', (header, detail) => {
     const error = refusal(header);
-    expect(error).toMatchObject({ reason: 'invalid_authorization_header', category: 'invalid_request', status: 400, detail });
-    expect(error.description).toBe("The Authorization header must hold exactly one credential of the form 'Bearer <access token>'");
+    expect(error).toMatchObject({
+      reason: 'invalid_authorization_header',
+      category: 'invalid_request',
+      status: 400,
+      detail,
+    });
+    expect(error.description).toBe(
+      "The Authorization header must hold exactly one credential of the form 'Bearer <access token>'",
+    );
   });
 
   it('refuses two Authorization headers', () => {
-    expect(refusal(['Bearer a.b.c', 'Bearer d.e.f'])).toMatchObject({ reason: 'invalid_authorization_header', detail: 'several Authorization headers' });
+    expect(refusal(['Bearer a.b.c', 'Bearer d.e.f'])).toMatchObject({
+      reason: 'invalid_authorization_header',
+      detail: 'several Authorization headers',
+    });
   });
 
   it('refuses a header above the size cap without parsing it', () => {

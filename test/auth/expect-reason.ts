@@ -1,7 +1,11 @@
 import { AuthError, type AuthReason } from '../../src/auth';
 
 /** Asserts a refusal by its reason code, status and the description the client will read. */
-export async function expectRefusal(promise: Promise<unknown>, reason: AuthReason, description?: string): Promise<AuthError> {
+export async function expectRefusal(
+  promise: Promise<unknown>,
+  reason: AuthReason,
+  description?: string,
+): Promise<AuthError> {
   const error = await promise.then(
     () => {
       throw new Error(`expected a refusal with reason ${reason}, but the token was accepted`);

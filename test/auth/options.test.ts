@@ -10,11 +10,23 @@ describe('verifier options', () => {
   it.each([
     [{ tenantId: 'contoso.onmicrosoft.com' }, 'tenantId must be a tenant GUID, "organizations" or "common"'],
     [{ clientId: 'my-api' }, 'clientId must be the application (client) id GUID'],
-    [{ authorityHost: 'http://login.microsoftonline.com' }, 'authorityHost must be an https URL without a path (plain http only for loopback hosts)'],
-    [{ authorityHost: 'https://login.microsoftonline.com/tenant' }, 'authorityHost must be an https URL without a path (plain http only for loopback hosts)'],
-    [{ authorityHost: 'not a url' }, 'authorityHost must be an https URL without a path (plain http only for loopback hosts)'],
+    [
+      { authorityHost: 'http://login.microsoftonline.com' },
+      'authorityHost must be an https URL without a path (plain http only for loopback hosts)',
+    ],
+    [
+      { authorityHost: 'https://login.microsoftonline.com/tenant' },
+      'authorityHost must be an https URL without a path (plain http only for loopback hosts)',
+    ],
+    [
+      { authorityHost: 'not a url' },
+      'authorityHost must be an https URL without a path (plain http only for loopback hosts)',
+    ],
     [{ tenantId: 'organizations' }, 'allowedTenants must list the accepted tenant GUIDs when tenantId is multi-tenant'],
-    [{ allowedTenants: ['0f0e0d0c-0b0a-4909-8807-060504030201'] }, 'allowedTenants is only for a multi-tenant tenantId ("organizations" or "common")'],
+    [
+      { allowedTenants: ['0f0e0d0c-0b0a-4909-8807-060504030201'] },
+      'allowedTenants is only for a multi-tenant tenantId ("organizations" or "common")',
+    ],
     [{ tenantId: 'common', allowedTenants: ['contoso'] }, 'allowedTenants must be tenant GUIDs'],
     [{ acceptedVersions: [] }, 'acceptedVersions must hold "1.0", "2.0" or both'],
     [{ acceptedVersions: ['3.0'] as never }, 'acceptedVersions must hold "1.0", "2.0" or both'],
@@ -35,10 +47,13 @@ describe('verifier options', () => {
     verifier.stop();
   });
 
-  it.each(['http://localhost:4010', 'http://127.0.0.1', 'http://127.1.2.3:80', 'http://[::1]:4010', 'https://login.microsoftonline.us'])(
-    'accepts the authority host %s',
-    (authorityHost) => {
-      expect(createTokenVerifier({ ...base, authorityHost }).ready()).toBe(false);
-    },
-  );
+  it.each([
+    'http://localhost:4010',
+    'http://127.0.0.1',
+    'http://127.1.2.3:80',
+    'http://[::1]:4010',
+    'https://login.microsoftonline.us',
+  ])('accepts the authority host %s', (authorityHost) => {
+    expect(createTokenVerifier({ ...base, authorityHost }).ready()).toBe(false);
+  });
 });

@@ -14,7 +14,12 @@ const user: Principal = Object.freeze({
   tokenVersion: '2.0',
   isGuest: false,
 });
-const app: Principal = Object.freeze({ ...user, kind: 'app', scopes: [], roles: ['Hello.Read.All', 'Hello.Write.All'] });
+const app: Principal = Object.freeze({
+  ...user,
+  kind: 'app',
+  scopes: [],
+  roles: ['Hello.Read.All', 'Hello.Write.All'],
+});
 
 describe('authorisation helpers', () => {
   it('any-of scopes: a user holding one of them', () => {

@@ -47,12 +47,12 @@ describe('key lifecycle', () => {
   it('refetches at most once per cooldown however many unknown kids arrive', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'], keyRefetchCooldownSeconds: 30 }, idp);
     await f.verifier.start();
-    const flood = await Promise.all(
-      Array.from({ length: 40 }, async () => f.mint({ header: { kid: randomUUID() } })),
-    );
+    const flood = await Promise.all(Array.from({ length: 40 }, async () => f.mint({ header: { kid: randomUUID() } })));
     f.clock.advance(31);
     const outcomes = await Promise.allSettled(flood.map((token) => f.verifier.verify(token)));
-    expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as { reason: string }).reason === 'unknown_key')).toBe(true);
+    expect(
+      outcomes.every((o) => o.status === 'rejected' && (o.reason as { reason: string }).reason === 'unknown_key'),
+    ).toBe(true);
     expect(keyFetches()).toBe(2);
     for (const token of flood.slice(0, 10)) await expectRefusal(f.verifier.verify(token), 'unknown_key');
     expect(keyFetches()).toBe(2);
@@ -119,7 +119,10 @@ describe('key lifecycle', () => {
       'The identity provider is unavailable, so tokens cannot be verified now; retry later',
     );
     expect(idp.requestCount()).toBe(1);
-    expect(f.logger.lines.at(-1)).toMatchObject({ message: 'Signing keys are unavailable', details: { keyAgeSeconds: null } });
+    expect(f.logger.lines.at(-1)).toMatchObject({
+      message: 'Signing keys are unavailable',
+      details: { keyAgeSeconds: null },
+    });
     idp.setAvailable(true);
     f.clock.advance(31);
     await expect(f.verifier.verify(token)).resolves.toMatchObject({ kind: 'user' });
@@ -138,7 +141,10 @@ describe('key lifecycle', () => {
     });
     await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
     try {
-      const f = await authFixture({ authorityHost: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, acceptedVersions: ['2.0'] }, idp);
+      const f = await authFixture(
+        { authorityHost: `http://127.0.0.1:${(broken.address() as AddressInfo).port}`, acceptedVersions: ['2.0'] },
+        idp,
+      );
       await expectRefusal(f.verifier.verify(await f.mint()), 'keys_unavailable');
     } finally {
       broken.close();
@@ -158,7 +164,10 @@ describe('key lifecycle', () => {
   });
 
   it('refreshes keys in the background and stops doing so on stop()', async () => {
-    const f = await authFixture({ acceptedVersions: ['2.0'], keyRefreshIntervalSeconds: 1, keyRefetchCooldownSeconds: 0 }, idp);
+    const f = await authFixture(
+      { acceptedVersions: ['2.0'], keyRefreshIntervalSeconds: 1, keyRefetchCooldownSeconds: 0 },
+      idp,
+    );
     await f.verifier.start();
     await f.verifier.start();
     await waitFor(() => keyFetches() >= 2);

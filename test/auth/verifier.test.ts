@@ -71,7 +71,11 @@ describe('valid tokens', () => {
 
   it('accepts a v1 app-only token', async () => {
     const principal = await f.verifier.verify(await f.mint({ version: '1.0', kind: 'app', claims: { idtyp: 'app' } }));
-    expect(principal).toMatchObject({ kind: 'app', tokenVersion: '1.0', appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f' });
+    expect(principal).toMatchObject({
+      kind: 'app',
+      tokenVersion: '1.0',
+      appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
+    });
   });
 
   it('names an app without azp or appid by its object id', async () => {
@@ -89,13 +93,21 @@ describe('valid tokens', () => {
   it('marks guests by acct 1 or by an idp of another tenant, and not apps or home users', async () => {
     const byAcct = await f.verifier.verify(await f.mint({ claims: { acct: 1 } }));
     expect(byAcct.isGuest).toBe(true);
-    const byIdp = await f.verifier.verify(await f.mint({ claims: { idp: `https://sts.windows.net/${OTHER_TENANT}/` } }));
+    const byIdp = await f.verifier.verify(
+      await f.mint({ claims: { idp: `https://sts.windows.net/${OTHER_TENANT}/` } }),
+    );
     expect(byIdp.isGuest).toBe(true);
-    const home = await f.verifier.verify(await f.mint({ claims: { idp: `https://sts.windows.net/${idp.tenantId}/`, acct: 0 } }));
+    const home = await f.verifier.verify(
+      await f.mint({ claims: { idp: `https://sts.windows.net/${idp.tenantId}/`, acct: 0 } }),
+    );
     expect(home.isGuest).toBe(false);
-    const sameIdp = await f.verifier.verify(await f.mint({ version: '1.0', claims: { idp: idp.issuers.v1(idp.tenantId) } }));
+    const sameIdp = await f.verifier.verify(
+      await f.mint({ version: '1.0', claims: { idp: idp.issuers.v1(idp.tenantId) } }),
+    );
     expect(sameIdp.isGuest).toBe(false);
-    const app = await f.verifier.verify(await f.mint({ kind: 'app', claims: { idp: `https://sts.windows.net/${OTHER_TENANT}/` } }));
+    const app = await f.verifier.verify(
+      await f.mint({ kind: 'app', claims: { idp: `https://sts.windows.net/${OTHER_TENANT}/` } }),
+    );
     expect(app.isGuest).toBe(false);
   });
 
@@ -159,18 +171,21 @@ describe('valid tokens', () => {
 });
 
 describe('multi-tenant', () => {
-  it.each(['organizations', 'common'])('accepts an allowed tenant through the %s template and refuses others', async (tenantId) => {
-    const multi = await authFixture({ tenantId, allowedTenants: [ALLOWED_TENANT] }, idp);
-    const allowed = await multi.verifier.verify(await multi.mint({ tenantId: ALLOWED_TENANT }));
-    expect(allowed.tenantId).toBe(ALLOWED_TENANT);
-    const v1 = await multi.verifier.verify(await multi.mint({ tenantId: ALLOWED_TENANT, version: '1.0' }));
-    expect(v1.tokenVersion).toBe('1.0');
-    await expectRefusal(
-      multi.verifier.verify(await multi.mint({ tenantId: OTHER_TENANT })),
-      'tenant_not_allowed',
-      "The caller's tenant is not allowed to use this API",
-    );
-  });
+  it.each(['organizations', 'common'])(
+    'accepts an allowed tenant through the %s template and refuses others',
+    async (tenantId) => {
+      const multi = await authFixture({ tenantId, allowedTenants: [ALLOWED_TENANT] }, idp);
+      const allowed = await multi.verifier.verify(await multi.mint({ tenantId: ALLOWED_TENANT }));
+      expect(allowed.tenantId).toBe(ALLOWED_TENANT);
+      const v1 = await multi.verifier.verify(await multi.mint({ tenantId: ALLOWED_TENANT, version: '1.0' }));
+      expect(v1.tokenVersion).toBe('1.0');
+      await expectRefusal(
+        multi.verifier.verify(await multi.mint({ tenantId: OTHER_TENANT })),
+        'tenant_not_allowed',
+        "The caller's tenant is not allowed to use this API",
+      );
+    },
+  );
 
   it('refuses a token whose iss names another tenant than its tid', async () => {
     const multi = await authFixture({ tenantId: 'organizations', allowedTenants: [ALLOWED_TENANT] }, idp);
@@ -195,7 +210,11 @@ describe('refused tokens', () => {
     try {
       idp2.keyIssuers.set(idp2.currentKey.kid, idp2.issuers.v2(OTHER_TENANT));
       const fx = await authFixture({}, idp2);
-      await expectRefusal(fx.verifier.verify(await fx.mint()), 'key_issuer_mismatch', 'Invalid token: its signing key is not valid for its issuer');
+      await expectRefusal(
+        fx.verifier.verify(await fx.mint()),
+        'key_issuer_mismatch',
+        'Invalid token: its signing key is not valid for its issuer',
+      );
       idp2.keyIssuers.set(idp2.currentKey.kid, 42 as unknown as string);
       const fresh = await authFixture({}, idp2);
       await expectRefusal(fresh.verifier.verify(await fresh.mint()), 'key_issuer_mismatch');
@@ -207,13 +226,23 @@ describe('refused tokens', () => {
   it('refuses alg none', async () => {
     const { header, payload } = parts(await f.mint());
     const token = forge({ ...header, alg: 'none' }, payload);
-    await expectRefusal(f.verifier.verify(token), 'unsupported_algorithm', 'Invalid token: only RS256-signed Entra ID access tokens are accepted');
+    await expectRefusal(
+      f.verifier.verify(token),
+      'unsupported_algorithm',
+      'Invalid token: only RS256-signed Entra ID access tokens are accepted',
+    );
   });
 
   it('refuses HS256 signed with the public key as the secret', async () => {
     const { header, payload } = parts(await f.mint());
-    const pem = createPublicKey({ key: idp.currentKey.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
-    await expectRefusal(f.verifier.verify(hmacWithPublicKey({ ...header, alg: 'HS256' }, payload, pem)), 'unsupported_algorithm');
+    const pem = createPublicKey({ key: idp.currentKey.publicJwk as never, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'pem',
+    }) as string;
+    await expectRefusal(
+      f.verifier.verify(hmacWithPublicKey({ ...header, alg: 'HS256' }, payload, pem)),
+      'unsupported_algorithm',
+    );
   });
 
   it('refuses RS384 even when signed by a published key', async () => {
@@ -224,12 +253,19 @@ describe('refused tokens', () => {
   });
 
   it('refuses a token without kid', async () => {
-    await expectRefusal(f.verifier.verify(await f.mint({ header: { kid: undefined } })), 'missing_key_id', "Invalid token: the header names no signing key ('kid')");
+    await expectRefusal(
+      f.verifier.verify(await f.mint({ header: { kid: undefined } })),
+      'missing_key_id',
+      "Invalid token: the header names no signing key ('kid')",
+    );
   });
 
   it('refuses a token with a crit header', async () => {
     const { header, payload, signature } = parts(await f.mint());
-    await expectRefusal(f.verifier.verify(forge({ ...header, crit: ['exp'] }, payload, signature)), 'unsupported_header');
+    await expectRefusal(
+      f.verifier.verify(forge({ ...header, crit: ['exp'] }, payload, signature)),
+      'unsupported_header',
+    );
   });
 
   it('never follows jku, x5u or an embedded jwk', async () => {
@@ -243,7 +279,11 @@ describe('refused tokens', () => {
       const evilKey = await createSigningKey(idp.currentKey.kid);
       const where = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/keys`;
       const token = await f.mint({ key: evilKey, header: { jku: where, x5u: where, jwk: evilKey.publicJwk } });
-      await expectRefusal(f.verifier.verify(token), 'bad_signature', 'Invalid token signature: request a new token from Entra ID');
+      await expectRefusal(
+        f.verifier.verify(token),
+        'bad_signature',
+        'Invalid token signature: request a new token from Entra ID',
+      );
       expect(attackerHits).toBe(0);
     } finally {
       attacker.close();
@@ -252,7 +292,9 @@ describe('refused tokens', () => {
 
   it('refuses a Microsoft Graph token by its nonce header, naming the scope to request', async () => {
     const error = await expectRefusal(f.verifier.verify(await f.mint({ header: { nonce: 'abc' } })), 'graph_token');
-    expect(error.description).toBe('This is a Microsoft Graph token, which only Graph can validate: request a token for this API');
+    expect(error.description).toBe(
+      'This is a Microsoft Graph token, which only Graph can validate: request a token for this API',
+    );
   });
 
   it.each(['00000003-0000-0000-c000-000000000000', 'https://graph.microsoft.com', 'https://graph.microsoft.us/'])(
@@ -266,13 +308,16 @@ describe('refused tokens', () => {
     },
   );
 
-  it.each(['https://contoso.b2clogin.com/tfp/x/v2.0/', 'https://contoso.ciamlogin.com/x/v2.0'])('refuses the B2C / External ID issuer %s', async (iss) => {
-    await expectRefusal(
-      f.verifier.verify(await f.mint({ claims: { iss } })),
-      'unsupported_issuer',
-      'Azure AD B2C and External ID tokens are not accepted: sign in with Microsoft Entra ID',
-    );
-  });
+  it.each(['https://contoso.b2clogin.com/tfp/x/v2.0/', 'https://contoso.ciamlogin.com/x/v2.0'])(
+    'refuses the B2C / External ID issuer %s',
+    async (iss) => {
+      await expectRefusal(
+        f.verifier.verify(await f.mint({ claims: { iss } })),
+        'unsupported_issuer',
+        'Azure AD B2C and External ID tokens are not accepted: sign in with Microsoft Entra ID',
+      );
+    },
+  );
 
   it('refuses a B2C token recognised by its tfp claim', async () => {
     await expectRefusal(f.verifier.verify(await f.mint({ claims: { tfp: 'B2C_1_signin' } })), 'unsupported_issuer');
@@ -280,7 +325,10 @@ describe('refused tokens', () => {
 
   it('refuses a ver that disagrees with the issuer form', async () => {
     await expectRefusal(f.verifier.verify(await f.mint({ claims: { ver: '1.0' } })), 'version_mismatch');
-    await expectRefusal(f.verifier.verify(await f.mint({ version: '1.0', claims: { ver: '2.0' } })), 'version_mismatch');
+    await expectRefusal(
+      f.verifier.verify(await f.mint({ version: '1.0', claims: { ver: '2.0' } })),
+      'version_mismatch',
+    );
   });
 
   it('refuses a token version that is not accepted', async () => {
@@ -325,7 +373,10 @@ describe('refused tokens', () => {
     );
   });
 
-  it.each([['missing', undefined], ['not a GUID', 'contoso.onmicrosoft.com']])('refuses a tid that is %s', async (_case, tid) => {
+  it.each([
+    ['missing', undefined],
+    ['not a GUID', 'contoso.onmicrosoft.com'],
+  ])('refuses a tid that is %s', async (_case, tid) => {
     await expectRefusal(f.verifier.verify(await f.mint({ claims: { tid } })), 'invalid_tenant');
   });
 
@@ -353,7 +404,11 @@ describe('refused tokens', () => {
     ['exp missing', { exp: undefined }],
     ['iat not a number', { iat: 'yesterday' }],
   ])('refuses claims of the wrong shape: %s', async (_case, claims) => {
-    await expectRefusal(f.verifier.verify(await f.mint({ claims })), 'missing_claims', 'Invalid token: a required claim is missing or has the wrong type');
+    await expectRefusal(
+      f.verifier.verify(await f.mint({ claims })),
+      'missing_claims',
+      'Invalid token: a required claim is missing or has the wrong type',
+    );
   });
 
   it.each([
@@ -363,7 +418,11 @@ describe('refused tokens', () => {
     ['an iss that is not a URL', forge({ alg: 'RS256', kid: 'k' }, { iss: 'nope', ver: '2.0' }, 'sig')],
     ['a missing ver', forge({ alg: 'RS256', kid: 'k' }, { iss: 'https://login.microsoftonline.com/x/v2.0' }, 'sig')],
   ])('refuses %s as an invalid token format', async (_case, token) => {
-    await expectRefusal(f.verifier.verify(token), 'malformed_token', 'Invalid token format: send an Entra ID access token (a signed JWT)');
+    await expectRefusal(
+      f.verifier.verify(token),
+      'malformed_token',
+      'Invalid token format: send an Entra ID access token (a signed JWT)',
+    );
   });
 
   it('refuses a signature part that is not base64url as an invalid token format', async () => {

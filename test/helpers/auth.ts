@@ -9,7 +9,11 @@ export interface LogLine {
 }
 
 /** Collects log lines the way pino would receive them. */
-export function captureLogger(): { lines: LogLine[]; info: (d: object, m: string) => void; warn: (d: object, m: string) => void } {
+export function captureLogger(): {
+  lines: LogLine[];
+  info: (d: object, m: string) => void;
+  warn: (d: object, m: string) => void;
+} {
   const lines: LogLine[] = [];
   return {
     lines,
@@ -28,7 +32,10 @@ export interface AuthFixture {
 }
 
 /** A real identity provider on loopback and a verifier pointed at it, sharing one test clock. */
-export async function authFixture(overrides: Partial<VerifierOptions> = {}, idp?: IdentityProvider): Promise<AuthFixture> {
+export async function authFixture(
+  overrides: Partial<VerifierOptions> = {},
+  idp?: IdentityProvider,
+): Promise<AuthFixture> {
   const provider = idp ?? (await startIdentityProvider());
   const clock = new TestClock();
   const logger = captureLogger();

@@ -3,7 +3,11 @@ import { createHmac } from 'node:crypto';
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** Header and payload of a signed token, decoded without checking anything. */
-export function parts(token: string): { header: Record<string, unknown>; payload: Record<string, unknown>; signature: string } {
+export function parts(token: string): {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  signature: string;
+} {
   const [header, payload, signature] = token.split('.');
   return {
     header: JSON.parse(Buffer.from(header!, 'base64url').toString()),

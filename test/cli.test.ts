@@ -1,0 +1,172 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadOrCreateDevKey } from '../src/dev/dev-key';
+import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../src/dev/identity-provider';
+import { createTestServer } from './helpers/server';
+
+// These run the compiled entry points, as `npm start`, `npm run dev` and `npm run token` do (`npm test` builds first).
+const root = resolve(__dirname, '..');
+const dist = (file: string) => join(root, 'dist', file);
+const baseEnv = { PATH: process.env['PATH'] ?? '' };
+
+beforeAll(() => {
+  if (!existsSync(dist('main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
+});
+
+function run(file: string, env: Record<string, string>, cwd = root) {
+  return spawnSync(process.execPath, [dist(file)], {
+    env: { ...baseEnv, ...env },
+    cwd,
+    encoding: 'utf8',
+    timeout: 15000,
+  });
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${output}`)), 10000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((candidate) => pattern.test(candidate));
+      if (line) {
+        clearTimeout(timer);
+        resolvePromise(line);
+      }
+    });
+  });
+}
+
+describe('npm start', () => {
+  it('refuses to start without configuration and lists what to set', () => {
+    const result = run('main.js', {});
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'Invalid configuration:',
+        '  - AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
+        "  - AZURE_CLIENT_ID is required: the API's application (client) id",
+        'See the Settings section of README.md.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('serves in production mode without landing page or introspection, and finishes in-flight requests on SIGTERM', async () => {
+    const idp = await startIdentityProvider();
+    const child = spawn(process.execPath, [dist('main.js')], {
+      env: {
+        ...baseEnv,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        AZURE_TENANT_ID: idp.tenantId,
+        AZURE_CLIENT_ID: idp.clientId,
+        AZURE_AUTHORITY_HOST: idp.url,
+      },
+    });
+    try {
+      const listening = JSON.parse(await waitForLine(child, /"event":"listening"/)) as { url: string; ready: boolean };
+      expect(listening.ready).toBe(true);
+      const html = await fetch(listening.url, { headers: { accept: 'text/html' } });
+      expect(html.headers.get('content-type')).not.toContain('text/html');
+      const introspection = await fetch(listening.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await idp.mint()}` },
+        body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
+      });
+      expect(introspection.status).toBe(400);
+      expect(await introspection.json()).toMatchObject({
+        errors: [{ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }],
+      });
+
+      // An unknown kid makes the server refetch keys from a slow provider: the request is in flight at SIGTERM.
+      idp.setDelay(700);
+      const inFlight = fetch(listening.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await idp.mint({ header: { kid: 'new-kid' } })}`,
+        },
+        body: JSON.stringify({ query: '{ hello { username } }' }),
+      });
+      await new Promise((wait) => setTimeout(wait, 200));
+      const exited = new Promise<number | null>((done) => child.on('exit', done));
+      child.kill('SIGTERM');
+      const reply = await inFlight;
+      expect(reply.status).toBe(401);
+      expect(await reply.json()).toMatchObject({ errors: [{ extensions: { reason: 'unknown_key' } }] });
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await idp.close();
+    }
+  });
+});
+
+describe('dev tools', () => {
+  it.each(['dev/launch.js', 'dev/token-cli.js'])('%s refuses to run with NODE_ENV=production', (file) => {
+    const result = run(file, { NODE_ENV: 'production' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/is for local development only and does not run with NODE_ENV=production\.\n$/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('npm run token prints a user token that the dev-configured server accepts', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'token-cli-'));
+    const idp = await startIdentityProvider({ signingKey: await loadOrCreateDevKey(join(cwd, '.dev')) });
+    const api = await createTestServer({ AZURE_TENANT_ID: DEV_TENANT_ID, AZURE_CLIENT_ID: DEV_CLIENT_ID }, idp);
+    try {
+      const result = run('dev/token-cli.js', { DEV_IDP_PORT: new URL(idp.url).port }, cwd);
+      expect(result.status).toBe(0);
+      const token = result.stdout.trim();
+      expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const reply = await api.queryWithToken(token, '{ hello { username employeeId scopes } }');
+      expect(reply).toMatchObject({
+        status: 200,
+        body: {
+          data: { hello: { username: 'ada@contoso.example', employeeId: 'E-1815', scopes: ['access_as_user'] } },
+        },
+      });
+      const app = run('dev/token-cli.js', { DEV_IDP_PORT: new URL(idp.url).port }, cwd);
+      expect(app.status).toBe(0);
+    } finally {
+      await api.close();
+      await idp.close();
+    }
+  });
+
+  it('npm run token mints app-only and v1 tokens from options', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'token-cli-'));
+    const idp = await startIdentityProvider({ signingKey: await loadOrCreateDevKey(join(cwd, '.dev')) });
+    const api = await createTestServer({ AZURE_TENANT_ID: DEV_TENANT_ID, AZURE_CLIENT_ID: DEV_CLIENT_ID }, idp);
+    try {
+      const port = new URL(idp.url).port;
+      const appToken = spawnSync(
+        process.execPath,
+        [dist('dev/token-cli.js'), '--app', '--v1', '--claim', 'idtyp=app'],
+        {
+          env: { ...baseEnv, DEV_IDP_PORT: port },
+          cwd,
+          encoding: 'utf8',
+        },
+      ).stdout.trim();
+      const reply = await api.queryWithToken(appToken, '{ hello { kind roles } }');
+      expect(reply).toMatchObject({
+        status: 200,
+        body: { data: { hello: { kind: 'APP', roles: ['Hello.Read.All'] } } },
+      });
+      const help = spawnSync(process.execPath, [dist('dev/token-cli.js'), '--help'], {
+        env: baseEnv,
+        cwd,
+        encoding: 'utf8',
+      });
+      expect(help.stdout).toContain('Usage: npm run -s token -- [options]');
+    } finally {
+      await api.close();
+      await idp.close();
+    }
+  });
+});

@@ -1,0 +1,140 @@
+import { ConfigError, loadConfig } from '../src/config';
+
+const required = {
+  AZURE_TENANT_ID: '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10',
+  AZURE_CLIENT_ID: 'b3c1e0f2-5a4d-4e6b-8c7a-9d2f1e0a3b45',
+};
+
+function problems(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('fills every default from the two required settings', () => {
+    expect(loadConfig(required)).toEqual({
+      env: 'development',
+      host: '0.0.0.0',
+      port: 4000,
+      logLevel: 'info',
+      auth: {
+        tenantId: required.AZURE_TENANT_ID,
+        clientId: required.AZURE_CLIENT_ID,
+        authorityHost: 'https://login.microsoftonline.com',
+        audiences: [`api://${required.AZURE_CLIENT_ID}`, required.AZURE_CLIENT_ID],
+        allowedTenants: [],
+        acceptedVersions: ['1.0', '2.0'],
+        clockSkewSeconds: 300,
+        employeeIdClaim: 'employeeid',
+        appSpecificSigningKeys: false,
+        allowTokensWithoutPermissions: false,
+        keyRefetchCooldownSeconds: 30,
+        keyRefreshIntervalSeconds: 3600,
+        keyMaxStaleSeconds: 86400,
+        httpTimeoutMs: 5000,
+      },
+      policy: { requiredScopes: [], requiredAppRoles: [] },
+    });
+  });
+
+  it('reads every documented setting', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: '8080',
+      LOG_LEVEL: 'warn',
+      AZURE_TENANT_ID: 'organizations',
+      AZURE_CLIENT_ID: required.AZURE_CLIENT_ID,
+      AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.us',
+      AZURE_AUDIENCES: 'api://my-api, https://api.contoso.example/',
+      AZURE_ALLOWED_TENANTS: '0f0e0d0c-0b0a-4909-8807-060504030201,11111111-2222-4333-8444-555555555555',
+      AZURE_ACCEPTED_TOKEN_VERSIONS: '2',
+      AZURE_CLOCK_SKEW_SECONDS: '60',
+      AZURE_EMPLOYEE_ID_CLAIM: 'employee_number',
+      AZURE_APP_SPECIFIC_SIGNING_KEYS: 'true',
+      AZURE_ALLOW_TOKENS_WITHOUT_PERMISSIONS: '1',
+      AZURE_KEY_REFETCH_COOLDOWN_SECONDS: '10',
+      AZURE_KEY_REFRESH_INTERVAL_SECONDS: '600',
+      AZURE_KEY_MAX_STALE_SECONDS: '7200',
+      AZURE_HTTP_TIMEOUT_MS: '2000',
+      API_REQUIRED_SCOPES: 'Hello.Read,access_as_user',
+      API_REQUIRED_APP_ROLES: 'Hello.Read.All',
+    });
+    expect(config).toMatchObject({
+      env: 'production',
+      host: '127.0.0.1',
+      port: 8080,
+      logLevel: 'warn',
+      auth: {
+        tenantId: 'organizations',
+        authorityHost: 'https://login.microsoftonline.us',
+        audiences: ['api://my-api', 'https://api.contoso.example/'],
+        allowedTenants: ['0f0e0d0c-0b0a-4909-8807-060504030201', '11111111-2222-4333-8444-555555555555'],
+        acceptedVersions: ['2.0'],
+        clockSkewSeconds: 60,
+        employeeIdClaim: 'employee_number',
+        appSpecificSigningKeys: true,
+        allowTokensWithoutPermissions: true,
+        keyRefetchCooldownSeconds: 10,
+        keyRefreshIntervalSeconds: 600,
+        keyMaxStaleSeconds: 7200,
+        httpTimeoutMs: 2000,
+      },
+      policy: { requiredScopes: ['Hello.Read', 'access_as_user'], requiredAppRoles: ['Hello.Read.All'] },
+    });
+    expect(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.policy)).toBe(true);
+  });
+
+  it('lists every problem at once, saying what to set', () => {
+    expect(
+      problems({
+        NODE_ENV: 'staging',
+        PORT: 'eighty',
+        AZURE_AUTHORITY_HOST: 'http://login.microsoftonline.com',
+        AZURE_ACCEPTED_TOKEN_VERSIONS: '3',
+        AZURE_CLOCK_SKEW_SECONDS: '-5',
+        AZURE_APP_SPECIFIC_SIGNING_KEYS: 'yes',
+      }),
+    ).toEqual([
+      'NODE_ENV must be development, test or production',
+      'PORT must be a whole number from 0 to 65535',
+      'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
+      "AZURE_CLIENT_ID is required: the API's application (client) id",
+      'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
+      'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2',
+      'AZURE_CLOCK_SKEW_SECONDS must be a whole number from 0 to 3600',
+      'AZURE_APP_SPECIFIC_SIGNING_KEYS must be true or false',
+    ]);
+  });
+
+  it('says what is wrong with malformed ids', () => {
+    expect(problems({ AZURE_TENANT_ID: 'contoso', AZURE_CLIENT_ID: 'my-api' })).toEqual([
+      'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
+      "AZURE_CLIENT_ID must be the API's application (client) id GUID",
+    ]);
+  });
+
+  it('requires an allow-list of GUIDs in multi-tenant mode, and only there', () => {
+    expect(problems({ ...required, AZURE_TENANT_ID: 'common' })).toEqual([
+      'AZURE_ALLOWED_TENANTS is required when AZURE_TENANT_ID is organizations or common: list the accepted tenant GUIDs',
+    ]);
+    expect(problems({ ...required, AZURE_TENANT_ID: 'common', AZURE_ALLOWED_TENANTS: 'contoso' })).toEqual([
+      'AZURE_ALLOWED_TENANTS must be tenant GUIDs, comma separated',
+    ]);
+    expect(problems({ ...required, AZURE_ALLOWED_TENANTS: '0f0e0d0c-0b0a-4909-8807-060504030201' })).toEqual([
+      'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
+    ]);
+  });
+
+  it('accepts plain http only for a loopback authority', () => {
+    expect(loadConfig({ ...required, AZURE_AUTHORITY_HOST: 'http://127.0.0.1:4010' }).auth.authorityHost).toBe(
+      'http://127.0.0.1:4010',
+    );
+    expect(problems({ ...required, AZURE_AUTHORITY_HOST: 'http://10.0.0.5:4010' })).toHaveLength(1);
+  });
+});

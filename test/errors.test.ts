@@ -1,0 +1,76 @@
+import { ApolloServer } from '@apollo/server';
+import { applyMiddleware } from 'graphql-middleware';
+import { AuthError } from '../src/auth';
+import { authFailure, formatError, httpStatusPlugin, wwwAuthenticate } from '../src/errors';
+import type { Context } from '../src/schema/context';
+import { permissions } from '../src/schema/permissions';
+import { principals } from './helpers/principals';
+import { makeExecutableSchema } from './schema/small-schema';
+
+const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: [] };
+
+function server(withRules: boolean) {
+  const schema = withRules ? applyMiddleware(makeExecutableSchema(), permissions(policy)) : makeExecutableSchema();
+  return new ApolloServer<Context>({ schema, formatError, plugins: [httpStatusPlugin<Context>()] });
+}
+
+async function run(query: string, principal = principals.v2User as Context['principal'], withRules = true) {
+  const response = await server(withRules).executeOperation({ query }, { contextValue: { principal } });
+  if (response.body.kind !== 'single') throw new Error('expected a single result');
+  return { status: response.http.status, headers: response.http.headers, result: response.body.singleResult };
+}
+
+describe('HTTP status of GraphQL results', () => {
+  it('keeps 200 when a data object came back next to an authentication error', async () => {
+    const { status, headers, result } = await run('{ hello { username } open }', null);
+    expect(status).toBeUndefined();
+    expect(headers.get('www-authenticate')).toBeUndefined();
+    expect(result.data).toEqual({ hello: null, open: null });
+    expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['UNAUTHENTICATED', 'FORBIDDEN']);
+  });
+
+  it('keeps 200 when errors of different kinds come without data', async () => {
+    const { status } = await run('{ secret hello { username } }', null);
+    expect(status).toBeUndefined();
+  });
+
+  it('masks an unexpected resolver error and keeps the partial data', async () => {
+    const { status, result } = await run('{ open broken }', principals.v2User, false);
+    expect(status).toBeUndefined();
+    expect(result).toEqual({
+      data: { open: 'open', broken: null },
+      errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+    });
+    expect(JSON.stringify(result)).not.toContain('hunter2');
+  });
+
+  it('leaves a validation error alone', async () => {
+    const { status, result } = await run('{ nope }');
+    expect(status).toBe(400);
+    expect(result.errors?.[0]?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+});
+
+describe('error mapping', () => {
+  it('writes WWW-Authenticate as RFC 6750 says, dropping characters it does not allow', () => {
+    expect(wwwAuthenticate()).toBe('Bearer');
+    expect(wwwAuthenticate({ error: 'invalid_token', error_description: 'say "hi" \\ ok\u00e9\n' })).toBe(
+      'Bearer error="invalid_token", error_description="say hi  ok"',
+    );
+  });
+
+  it('maps each category to its status, code and headers', () => {
+    const unavailable = authFailure(new AuthError('keys_unavailable', {}), 30);
+    expect(unavailable.extensions).toEqual({
+      code: 'SERVICE_UNAVAILABLE',
+      reason: 'keys_unavailable',
+      http: { status: 503, headers: new Map([['retry-after', '30']]) },
+    });
+    const badRequest = authFailure(new AuthError('token_too_large', {}), 30);
+    expect(badRequest.extensions['code']).toBe('BAD_REQUEST');
+    expect((badRequest.extensions['http'] as { status: number }).status).toBe(400);
+    const invalid = authFailure(new AuthError('expired', { detail: 'secret detail' }), 30);
+    expect(invalid.message).toBe('Token has expired: request a new access token');
+    expect(JSON.stringify(invalid.extensions)).not.toContain('secret detail');
+  });
+});

@@ -1,0 +1,52 @@
+import { ApolloServer } from '@apollo/server';
+import { type GraphQLObjectType, isObjectType } from 'graphql';
+import { deny } from 'graphql-shield';
+import { formatError, httpStatusPlugin } from '../../src/errors';
+import { buildBareSchema } from '../../src/schema/build-schema';
+import type { Context } from '../../src/schema/context';
+import { permissions, ruleTree } from '../../src/schema/permissions';
+import { applyMiddleware } from 'graphql-middleware';
+import { makeExecutableSchema } from './small-schema';
+import { principals } from '../helpers/principals';
+
+const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: ['Hello.Read.All'] };
+
+describe('permission rules', () => {
+  it('name every field of the schema explicitly, so none is left to the fallback', () => {
+    const schema = buildBareSchema();
+    const tree = ruleTree(policy) as Record<string, Record<string, unknown>>;
+    const uncovered: string[] = [];
+    const types = Object.values(schema.getTypeMap()).filter(
+      (type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__'),
+    );
+    for (const type of types) {
+      for (const field of Object.keys(type.getFields())) {
+        const rule = tree[type.name]?.[field];
+        if (rule === undefined || rule === deny) uncovered.push(`${type.name}.${field}`);
+      }
+    }
+    expect(types.map((type) => type.name).sort()).toEqual(['Query', 'User']);
+    expect(uncovered).toEqual([]);
+  });
+
+  it('deny a field that has no rule, with FORBIDDEN', async () => {
+    const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
+    const server = new ApolloServer<Context>({ schema, formatError, plugins: [httpStatusPlugin<Context>()] });
+    const response = await server.executeOperation(
+      { query: '{ secret }' },
+      { contextValue: { principal: principals.v2User } },
+    );
+    expect(response.http.status).toBe(403);
+    expect(response.body.kind === 'single' && response.body.singleResult).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'Not authorised',
+          locations: [{ line: 1, column: 3 }],
+          path: ['secret'],
+          extensions: { code: 'FORBIDDEN', reason: 'no_rule' },
+        },
+      ],
+    });
+  });
+});

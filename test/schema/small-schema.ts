@@ -1,0 +1,41 @@
+import { GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+
+const USER_FIELDS = [
+  'username',
+  'employeeId',
+  'scopes',
+  'roles',
+  'name',
+  'tenantId',
+  'objectId',
+  'kind',
+  'isGuest',
+  'message',
+];
+
+/**
+ * The served schema's types plus fields no rule names and a resolver that fails with a secret in its message,
+ * to test the deny-by-default fallback, masking and partial-data statuses.
+ */
+export function makeExecutableSchema(): GraphQLSchema {
+  const user = new GraphQLObjectType({
+    name: 'User',
+    fields: Object.fromEntries(USER_FIELDS.map((name) => [name, { type: GraphQLString }])),
+  });
+  return new GraphQLSchema({
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: {
+        hello: { type: user, resolve: () => ({ username: 'x' }) },
+        secret: { type: new GraphQLNonNull(GraphQLString), resolve: () => 'leaked' },
+        open: { type: GraphQLString, resolve: () => 'open' },
+        broken: {
+          type: GraphQLString,
+          resolve: () => {
+            throw new Error('database password is hunter2');
+          },
+        },
+      },
+    }),
+  });
+}
