@@ -1,6 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import { applyMiddleware } from 'graphql-middleware';
-import { AuthError } from '../src/auth';
+import { AUTH_REASONS, AuthError } from '../src/auth';
 import { authFailure, formatError, httpStatusPlugin, wwwAuthenticate } from '../src/errors';
 import type { Context } from '../src/schema/context';
 import { permissions } from '../src/schema/permissions';
@@ -26,12 +26,14 @@ describe('HTTP status of GraphQL results', () => {
     expect(status).toBeUndefined();
     expect(headers.get('www-authenticate')).toBeUndefined();
     expect(result.data).toEqual({ hello: null, open: null });
-    expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['UNAUTHENTICATED', 'FORBIDDEN']);
+    expect(result.errors?.map((error) => error.extensions?.['code']).sort()).toEqual(['FORBIDDEN', 'UNAUTHENTICATED']);
   });
 
   it('keeps 200 when errors of different kinds come without data', async () => {
-    const { status } = await run('{ secret hello { username } }', null);
+    const { status, result } = await run('{ needsScope needsLogin }', null, false);
     expect(status).toBeUndefined();
+    expect(result.data).toBeNull();
+    expect(result.errors?.map((error) => error.extensions?.['code'])).toEqual(['FORBIDDEN', 'UNAUTHENTICATED']);
   });
 
   it('masks an unexpected resolver error and keeps the partial data', async () => {
@@ -72,5 +74,14 @@ describe('error mapping', () => {
     const invalid = authFailure(new AuthError('expired', { detail: 'secret detail' }), 30);
     expect(invalid.message).toBe('Token has expired: request a new access token');
     expect(JSON.stringify(invalid.extensions)).not.toContain('secret detail');
+  });
+
+  it.each(AUTH_REASONS)('gives %s a fixed status and a description that fits in a header unchanged', (reason) => {
+    const error = new AuthError(reason, {});
+    expect([400, 401, 503]).toContain(error.status);
+    expect(error.description.length).toBeGreaterThan(20);
+    expect(wwwAuthenticate({ error_description: error.description })).toBe(
+      `Bearer error_description="${error.description}"`,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { allow, deny, rule, shield } from 'graphql-shield';
+import { allow, chain, deny, rule, shield } from 'graphql-shield';
 import { hasAnyAppRole, hasAnyScope } from '../auth';
 import { ErrorCode, forbidden, unauthenticated } from '../errors';
 import { GraphQLError } from 'graphql';
@@ -16,7 +16,10 @@ export const isAuthenticated = rule(contextual)(
   (_parent, _args, context: Context) => context.principal !== null || unauthenticated(),
 );
 
-/** A user with one of `scopes` (any user when empty), or an app with one of `roles` (no app when empty). */
+/**
+ * After isAuthenticated: a user with one of the required scopes (any user when none is set), or an app with one of
+ * the required app roles (no app when none is set).
+ */
 export function callerMay(policy: Policy) {
   return rule(contextual)((_parent, _args, { principal }: Context) => {
     if (!principal) return unauthenticated();
@@ -43,7 +46,7 @@ export function callerMay(policy: Policy) {
 /** Every field of the schema with its rule; a field missing here is denied (and fails a test). */
 export function ruleTree(policy: Policy) {
   return {
-    Query: { hello: callerMay(policy) },
+    Query: { hello: chain(isAuthenticated, callerMay(policy)) },
     User: {
       username: allow,
       employeeId: allow,

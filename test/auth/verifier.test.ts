@@ -5,6 +5,7 @@ import { importJWK, SignJWT } from 'jose';
 import { createSigningKey } from '../../src/dev/signing-key';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { authFixture, type AuthFixture } from '../helpers/auth';
+import { principals } from '../helpers/principals';
 import { forge, hmacWithPublicKey, parts } from '../helpers/forge';
 import { expectRefusal } from './expect-reason';
 
@@ -25,20 +26,7 @@ beforeEach(async () => {
 describe('valid tokens', () => {
   it('accepts a v2 user token and returns the caller', async () => {
     const principal = await f.verifier.verify(await f.mint());
-    expect(principal).toEqual({
-      kind: 'user',
-      tenantId: idp.tenantId,
-      objectId: '3f1e2d4c-5b6a-4789-8a0b-1c2d3e4f5a6b',
-      subject: 'pairwise-subject-of-ada',
-      username: 'ada@contoso.example',
-      employeeId: 'E-1815',
-      name: 'Ada Lovelace',
-      scopes: ['access_as_user'],
-      roles: [],
-      appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
-      tokenVersion: '2.0',
-      isGuest: false,
-    });
+    expect(principal).toEqual(principals.v2User);
     expect(Object.isFrozen(principal)).toBe(true);
     expect(Object.isFrozen(principal.scopes)).toBe(true);
   });

@@ -1,4 +1,4 @@
-import { GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { GraphQLError, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 
 const USER_FIELDS = [
   'username',
@@ -29,6 +29,18 @@ export function makeExecutableSchema(): GraphQLSchema {
         hello: { type: user, resolve: () => ({ username: 'x' }) },
         secret: { type: new GraphQLNonNull(GraphQLString), resolve: () => 'leaked' },
         open: { type: GraphQLString, resolve: () => 'open' },
+        needsLogin: {
+          type: new GraphQLNonNull(GraphQLString),
+          resolve: () => {
+            throw new GraphQLError('login', { extensions: { code: 'UNAUTHENTICATED' } });
+          },
+        },
+        needsScope: {
+          type: GraphQLString,
+          resolve: () => {
+            throw new GraphQLError('scope', { extensions: { code: 'FORBIDDEN' } });
+          },
+        },
         broken: {
           type: GraphQLString,
           resolve: () => {
