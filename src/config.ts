@@ -13,6 +13,29 @@ export interface Config {
     readonly acceptedVersions: readonly TokenVersion[];
     readonly keyRefetchCooldownSeconds: number;
   };
+  /** Bounds on every GraphQL operation (graphql-armor and graphql-js's parser). */
+  readonly limits: {
+    readonly maxDepth: number;
+    readonly maxAliases: number;
+    readonly maxCost: number;
+    readonly maxTokens: number;
+    readonly maxDirectives: number;
+  };
+  readonly rateLimits: {
+    /** Failed authentications per client address and window before that address gets 429. */
+    readonly authFailures: number;
+    readonly authFailuresWindowSeconds: number;
+    /** Requests per verified caller and window. */
+    readonly callerRequests: number;
+    readonly callerWindowSeconds: number;
+    /** Shares the budgets between instances when set. */
+    readonly redisUrl: string | undefined;
+  };
+  /** How many proxies in front of the API to trust for X-Forwarded-For (0: use the socket address). */
+  readonly trustProxy: number;
+  readonly corsOrigins: readonly string[];
+  /** Log usernames and names of callers (personal data); off by default. */
+  readonly logPii: boolean;
   readonly policy: {
     /** Delegated scopes of which a user token needs one (none: any verified user token). */
     readonly requiredScopes: readonly string[];
@@ -124,6 +147,27 @@ const schema = z
     AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
     API_REQUIRED_SCOPES: list,
     API_REQUIRED_APP_ROLES: list,
+    GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH', 6, 1, 100),
+    GRAPHQL_MAX_ALIASES: wholeNumber('GRAPHQL_MAX_ALIASES', 15, 0, 1000),
+    GRAPHQL_MAX_COST: wholeNumber('GRAPHQL_MAX_COST', 5000, 1, 1000000),
+    GRAPHQL_MAX_TOKENS: wholeNumber('GRAPHQL_MAX_TOKENS', 1000, 10, 100000),
+    GRAPHQL_MAX_DIRECTIVES: wholeNumber('GRAPHQL_MAX_DIRECTIVES', 50, 0, 1000),
+    RATE_LIMIT_AUTH_FAILURES: wholeNumber('RATE_LIMIT_AUTH_FAILURES', 20, 1, 1000000),
+    RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS', 60, 1, 86400),
+    RATE_LIMIT_CALLER_REQUESTS: wholeNumber('RATE_LIMIT_CALLER_REQUESTS', 1000, 1, 1000000000),
+    RATE_LIMIT_CALLER_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_CALLER_WINDOW_SECONDS', 60, 1, 86400),
+    REDIS_URL: z
+      .string()
+      .trim()
+      .optional()
+      .refine((value) => !value || /^rediss?:\/\/\S+$/.test(value), {
+        message: 'REDIS_URL must be a redis:// or rediss:// URL',
+      }),
+    TRUST_PROXY: wholeNumber('TRUST_PROXY', 0, 0, 10),
+    CORS_ORIGINS: list.refine((origins) => origins.every(isOrigin), {
+      message: 'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
+    }),
+    LOG_PII: flag('LOG_PII'),
   })
   .superRefine((env, ctx) => {
     const multiTenant = (MULTI_TENANT as readonly string[]).includes(env.AZURE_TENANT_ID);
@@ -144,6 +188,10 @@ const schema = z
       ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS must be tenant GUIDs, comma separated' });
     }
   });
+
+function isOrigin(value: string): boolean {
+  return URL.canParse(value) && new URL(value).origin === value;
+}
 
 /** Reads and checks the environment once; throws a ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -173,6 +221,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyMaxStaleSeconds: e.AZURE_KEY_MAX_STALE_SECONDS,
       httpTimeoutMs: e.AZURE_HTTP_TIMEOUT_MS,
     }),
+    limits: Object.freeze({
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+    }),
+    rateLimits: Object.freeze({
+      authFailures: e.RATE_LIMIT_AUTH_FAILURES,
+      authFailuresWindowSeconds: e.RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS,
+      callerRequests: e.RATE_LIMIT_CALLER_REQUESTS,
+      callerWindowSeconds: e.RATE_LIMIT_CALLER_WINDOW_SECONDS,
+      redisUrl: e.REDIS_URL || undefined,
+    }),
+    trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS,
+    logPii: e.LOG_PII,
     policy: Object.freeze({ requiredScopes: e.API_REQUIRED_SCOPES, requiredAppRoles: e.API_REQUIRED_APP_ROLES }),
   });
 }

@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { AuthError } from './auth';
+import type { RateLimitedError } from './rate-limits';
 
 /**
  * The one place that turns outcomes into GraphQL errors, HTTP statuses and WWW-Authenticate headers (RFC 6750).
@@ -13,6 +14,7 @@ export const ErrorCode = {
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
   NOT_FOUND: 'NOT_FOUND',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -42,6 +44,28 @@ export function authFailure(error: AuthError, retryAfterSeconds: number): GraphQ
   });
 }
 
+/** A spent budget: 429 with Retry-After, raised from the context function. */
+export function rateLimited(error: RateLimitedError): GraphQLError {
+  const message =
+    error.limiter === 'auth_failures'
+      ? `Too many failed authentications from this address: retry after ${error.retryAfterSeconds} s`
+      : `Too many requests: retry after ${error.retryAfterSeconds} s`;
+  return new GraphQLError(message, {
+    extensions: {
+      code: ErrorCode.RATE_LIMITED,
+      reason: error.limiter,
+      http: { status: 429, headers: new Map([['retry-after', String(error.retryAfterSeconds)]]) },
+    },
+  });
+}
+
+/** An unexpected failure before execution: masked, with the request id to find the log line. */
+export function internalError(requestId: string): GraphQLError {
+  return new GraphQLError('Internal server error', {
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId, http: { status: 500 } },
+  });
+}
+
 /** No credentials where a verified caller is needed. */
 export function unauthenticated(): GraphQLError {
   return new GraphQLError(AUTH_REQUIRED, { extensions: { code: ErrorCode.UNAUTHENTICATED, reason: 'missing_token' } });
@@ -60,22 +84,33 @@ export function errorBody(code: ErrorCode, message: string): { errors: GraphQLFo
 /** Masks anything that is not a deliberate client-facing error. */
 export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedError {
   if (formatted.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR) {
-    return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    const requestId = formatted.extensions['requestId'];
+    return {
+      message: 'Internal server error',
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, ...(requestId !== undefined && { requestId }) },
+    };
   }
   return formatted;
 }
 
 /**
  * Sets 401 or 403 when an operation produced no data only because the caller was not authenticated or not
- * permitted. Partial data stays 200.
+ * permitted (partial data stays 200), and stamps masked internal errors with the request id.
  */
-export function httpStatusPlugin<TContext extends object>(): ApolloServerPlugin<TContext> {
+export function errorResponsePlugin<TContext extends { requestId?: string }>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ response }) {
+        async willSendResponse({ response, contextValue }) {
           if (response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
+          if (errors && contextValue.requestId !== undefined) {
+            response.body.singleResult.errors = errors.map((error) =>
+              error.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR
+                ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
+                : error,
+            );
+          }
           if (data != null || !errors || errors.length === 0) return;
           const codes = new Set(errors.map((error) => error.extensions?.['code']));
           if (codes.size !== 1) return;

@@ -38,6 +38,17 @@ describe('loadConfig', () => {
         keyMaxStaleSeconds: 86400,
         httpTimeoutMs: 5000,
       },
+      limits: { maxDepth: 6, maxAliases: 15, maxCost: 5000, maxTokens: 1000, maxDirectives: 50 },
+      rateLimits: {
+        authFailures: 20,
+        authFailuresWindowSeconds: 60,
+        callerRequests: 1000,
+        callerWindowSeconds: 60,
+        redisUrl: undefined,
+      },
+      trustProxy: 0,
+      corsOrigins: [],
+      logPii: false,
       policy: { requiredScopes: [], requiredAppRoles: [] },
     });
   });
@@ -64,6 +75,19 @@ describe('loadConfig', () => {
       AZURE_HTTP_TIMEOUT_MS: '2000',
       API_REQUIRED_SCOPES: 'Hello.Read,access_as_user',
       API_REQUIRED_APP_ROLES: 'Hello.Read.All',
+      GRAPHQL_MAX_DEPTH: '8',
+      GRAPHQL_MAX_ALIASES: '5',
+      GRAPHQL_MAX_COST: '100',
+      GRAPHQL_MAX_TOKENS: '500',
+      GRAPHQL_MAX_DIRECTIVES: '3',
+      RATE_LIMIT_AUTH_FAILURES: '7',
+      RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS: '30',
+      RATE_LIMIT_CALLER_REQUESTS: '99',
+      RATE_LIMIT_CALLER_WINDOW_SECONDS: '10',
+      REDIS_URL: 'redis://127.0.0.1:6379/0',
+      TRUST_PROXY: '1',
+      CORS_ORIGINS: 'https://app.contoso.example,http://localhost:3000',
+      LOG_PII: 'true',
     });
     expect(config).toMatchObject({
       env: 'production',
@@ -86,6 +110,17 @@ describe('loadConfig', () => {
         httpTimeoutMs: 2000,
       },
       policy: { requiredScopes: ['Hello.Read', 'access_as_user'], requiredAppRoles: ['Hello.Read.All'] },
+      limits: { maxDepth: 8, maxAliases: 5, maxCost: 100, maxTokens: 500, maxDirectives: 3 },
+      rateLimits: {
+        authFailures: 7,
+        authFailuresWindowSeconds: 30,
+        callerRequests: 99,
+        callerWindowSeconds: 10,
+        redisUrl: 'redis://127.0.0.1:6379/0',
+      },
+      trustProxy: 1,
+      corsOrigins: ['https://app.contoso.example', 'http://localhost:3000'],
+      logPii: true,
     });
     expect(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.policy)).toBe(true);
   });
@@ -128,6 +163,13 @@ describe('loadConfig', () => {
     ]);
     expect(problems({ ...required, AZURE_ALLOWED_TENANTS: '0f0e0d0c-0b0a-4909-8807-060504030201' })).toEqual([
       'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
+    ]);
+  });
+
+  it('refuses a malformed Redis URL and CORS origins that are not origins', () => {
+    expect(problems({ ...required, REDIS_URL: 'localhost:6379', CORS_ORIGINS: 'https://app.example/path,*' })).toEqual([
+      'REDIS_URL must be a redis:// or rediss:// URL',
+      'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
     ]);
   });
 

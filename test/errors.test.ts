@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { applyMiddleware } from 'graphql-middleware';
 import { AUTH_REASONS, AuthError } from '../src/auth';
-import { authFailure, formatError, httpStatusPlugin, wwwAuthenticate } from '../src/errors';
+import { authFailure, formatError, errorResponsePlugin, wwwAuthenticate } from '../src/errors';
 import type { Context } from '../src/schema/context';
 import { permissions } from '../src/schema/permissions';
 import { principals } from './helpers/principals';
@@ -11,7 +11,7 @@ const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: [] };
 
 function server(withRules: boolean) {
   const schema = withRules ? applyMiddleware(makeExecutableSchema(), permissions(policy)) : makeExecutableSchema();
-  return new ApolloServer<Context>({ schema, formatError, plugins: [httpStatusPlugin<Context>()] });
+  return new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
 }
 
 async function run(query: string, principal = principals.v2User as Context['principal'], withRules = true) {

@@ -134,6 +134,8 @@ export class AuthError extends Error {
   readonly status: 400 | 401 | 503;
   readonly description: string;
   readonly detail: string | undefined;
+  /** Tenant and client app of a token whose signature was valid; for logs. */
+  caller: { readonly tenantId?: string; readonly appId?: string } | undefined;
 
   constructor(reason: AuthReason, options: { description?: string; detail?: string; cause?: unknown }) {
     const info: ReasonInfo = REASONS[reason];

@@ -40,6 +40,14 @@ export interface VerifierOptions {
   /** Injected for tests: the clock, in ms since the epoch. Default: Date.now. */
   readonly now?: () => number;
   readonly logger?: AuthLogger;
+  /** Called after every attempt to fetch signing keys, e.g. to count them in metrics. */
+  readonly onKeyFetch?: (event: KeyFetchEvent) => void;
+}
+
+export interface KeyFetchEvent {
+  /** `v1.0` or `v2.0`. */
+  readonly source: string;
+  readonly ok: boolean;
 }
 
 export const MULTI_TENANT = ['organizations', 'common'] as const;
@@ -48,8 +56,9 @@ export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
 
-export type NormalizedOptions = Required<Omit<VerifierOptions, 'logger'>> & {
+export type NormalizedOptions = Required<Omit<VerifierOptions, 'logger' | 'onKeyFetch'>> & {
   readonly logger: AuthLogger;
+  readonly onKeyFetch: (event: KeyFetchEvent) => void;
   readonly multiTenant: boolean;
 };
 
@@ -99,6 +108,7 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
     fetch: options.fetch ?? fetch,
     now: options.now ?? Date.now,
     logger: options.logger ?? silent,
+    onKeyFetch: options.onKeyFetch ?? (() => undefined),
     multiTenant,
   };
   for (const name of [

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, customFetch, type JWK, type JWTVerifyGetKey } from 'jose';
 import { AuthError } from './errors';
-import type { AuthLogger } from './options';
+import type { AuthLogger, KeyFetchEvent } from './options';
 
 /** What an OpenID discovery document tells us: the issuer (possibly a `{tenantid}` template) and the keys' home. */
 export interface OpenIdMetadata {
@@ -21,6 +21,7 @@ export interface SigningKeySourceOptions {
   readonly fetch: typeof fetch;
   readonly now: () => number;
   readonly logger: AuthLogger;
+  readonly onKeyFetch: (event: KeyFetchEvent) => void;
 }
 
 export interface ResolvedKey {
@@ -107,6 +108,7 @@ export class SigningKeySource {
       await this.keySet.reload();
       if (!this.keySet.jwks()?.keys.length) throw new Error('the key set holds no keys');
       this.lastSuccessAt = this.options.now();
+      this.options.onKeyFetch({ source: this.options.name, ok: true });
       if (this.failing)
         this.options.logger.info(
           { event: 'signing_keys_recovered', source: this.options.name },
@@ -115,6 +117,7 @@ export class SigningKeySource {
       this.failing = false;
     } catch (error) {
       this.failing = true;
+      this.options.onKeyFetch({ source: this.options.name, ok: false });
       const ageMs = this.ageMs;
       this.options.logger.warn(
         {

@@ -68,6 +68,25 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const key = await source.resolve(header.kid as string);
 
     const claims = await verifySignedClaims(token, key);
+    try {
+      checkClaims(claims, key, version);
+    } catch (error) {
+      if (error instanceof AuthError) error.caller = callerOf(claims);
+      throw error;
+    }
+    const principal = toPrincipal(claims as VerifiedClaims, version, config.employeeIdClaim);
+    if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
+      employeeIdHintLogged = true;
+      config.logger.info(
+        { event: 'employee_id_claim_absent', claim: config.employeeIdClaim },
+        `Tokens carry no '${config.employeeIdClaim}' claim, so employeeId is null. To issue it, add a claims-mapping ` +
+          'policy (source user.employeeid) to the API and set acceptMappedClaims or a custom signing key on its app registration',
+      );
+    }
+    return principal;
+  }
+
+  function checkClaims(claims: JWTPayload, key: ResolvedKey, version: TokenVersion): void {
     const tid = claims.tid;
     if (typeof tid !== 'string' || !GUID.test(tid)) throw authError('invalid_tenant');
     const tenant = tid.toLowerCase();
@@ -89,16 +108,6 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       });
     }
     checkPermissionClaims(claims);
-    const principal = toPrincipal(claims as VerifiedClaims, version, config.employeeIdClaim);
-    if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
-      employeeIdHintLogged = true;
-      config.logger.info(
-        { event: 'employee_id_claim_absent', claim: config.employeeIdClaim },
-        `Tokens carry no '${config.employeeIdClaim}' claim, so employeeId is null. To issue it, add a claims-mapping ` +
-          'policy (source user.employeeid) to the API and set acceptMappedClaims or a custom signing key on its app registration',
-      );
-    }
-    return principal;
   }
 
   async function verifySignedClaims(token: string, key: ResolvedKey): Promise<JWTPayload> {
@@ -171,6 +180,7 @@ function keySource(config: NormalizedOptions, version: TokenVersion): SigningKey
     fetch: config.fetch,
     now: config.now,
     logger: config.logger,
+    onKeyFetch: config.onKeyFetch,
   });
 }
 
@@ -199,6 +209,12 @@ function readClaims(token: string): JWTPayload {
   } catch (error) {
     throw authError('malformed_token', 'payload is not a JSON object', error);
   }
+}
+
+function callerOf(claims: JWTPayload): { tenantId?: string; appId?: string } {
+  const { tid, azp, appid } = claims as Record<string, unknown>;
+  const appId = typeof azp === 'string' ? azp : typeof appid === 'string' ? appid : undefined;
+  return { ...(typeof tid === 'string' ? { tenantId: tid } : {}), ...(appId ? { appId } : {}) };
 }
 
 function isGraphAudience(aud: JWTPayload['aud']): boolean {

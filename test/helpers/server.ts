@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { createLogger } from '../../src/logger';
 import { createServer, type AppServer } from '../../src/server';
+import type { TokenVerifier } from '../../src/auth';
 
 export interface Reply {
   status: number;
@@ -33,7 +34,11 @@ export const TEST_ENV = {
 };
 
 /** The real server on port 0, verifying against a real local identity provider. */
-export async function createTestServer(env: Record<string, string> = {}, idp?: IdentityProvider): Promise<TestServer> {
+export async function createTestServer(
+  env: Record<string, string> = {},
+  idp?: IdentityProvider,
+  verifier?: TokenVerifier,
+): Promise<TestServer> {
   const provider = idp ?? (await startIdentityProvider());
   const chunks: string[] = [];
   const logger = createLogger(env['LOG_LEVEL'] ?? TEST_ENV.LOG_LEVEL, { write: (chunk: string) => chunks.push(chunk) });
@@ -44,7 +49,7 @@ export async function createTestServer(env: Record<string, string> = {}, idp?: I
     AZURE_AUTHORITY_HOST: provider.url,
     ...env,
   });
-  const server = await createServer({ config, logger });
+  const server = await createServer({ config, logger, ...(verifier && { verifier }) });
   const url = await server.listen(0, '127.0.0.1');
 
   async function send(path: string, init: RequestInit): Promise<Reply> {

@@ -1,6 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import type { Principal } from '../../src/auth';
-import { formatError, httpStatusPlugin } from '../../src/errors';
+import { formatError, errorResponsePlugin } from '../../src/errors';
 import { buildBareSchema, buildSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';
 import { HelloDocument, type HelloQuery } from '../generated/graphql';
@@ -9,7 +9,7 @@ import { principals, withPermissions } from '../helpers/principals';
 const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: ['Hello.Read.All'] };
 
 function apollo(p = policy) {
-  return new ApolloServer<Context>({ schema: buildSchema(p), formatError, plugins: [httpStatusPlugin<Context>()] });
+  return new ApolloServer<Context>({ schema: buildSchema(p), formatError, plugins: [errorResponsePlugin<Context>()] });
 }
 
 async function hello(principal: Principal | null, server = apollo()) {

@@ -1,7 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { type GraphQLObjectType, isObjectType } from 'graphql';
 import { deny } from 'graphql-shield';
-import { formatError, httpStatusPlugin } from '../../src/errors';
+import { formatError, errorResponsePlugin } from '../../src/errors';
 import { buildBareSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';
 import { permissions, ruleTree } from '../../src/schema/permissions';
@@ -31,7 +31,7 @@ describe('permission rules', () => {
 
   it('deny a field that has no rule, with FORBIDDEN', async () => {
     const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
-    const server = new ApolloServer<Context>({ schema, formatError, plugins: [httpStatusPlugin<Context>()] });
+    const server = new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
     const response = await server.executeOperation(
       { query: '{ secret }' },
       { contextValue: { principal: principals.v2User } },
