@@ -138,6 +138,36 @@ describe('GraphQL limits', () => {
   });
 });
 
+describe('CORS origins by mode', () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(`${url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+
+  it('allows Apollo Studio, Sandbox and localhost origins outside production only', async () => {
+    for (const origin of [
+      'https://studio.apollographql.com',
+      'https://sandbox.embed.apollographql.com',
+      'http://localhost:3000',
+    ]) {
+      expect((await preflight(api.url, origin)).headers.get('access-control-allow-origin')).toBe(origin);
+    }
+    expect((await preflight(api.url, 'https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    const prod = await createTestServer({ NODE_ENV: 'production' }, idp);
+    try {
+      expect(
+        (await preflight(prod.url, 'https://studio.apollographql.com')).headers.get('access-control-allow-origin'),
+      ).toBeNull();
+      expect(
+        (await preflight(prod.url, 'http://localhost:3000')).headers.get('access-control-allow-origin'),
+      ).toBeNull();
+    } finally {
+      await prod.close();
+    }
+  });
+});
+
 describe('production mode', () => {
   let prod: TestServer;
   beforeAll(async () => {
