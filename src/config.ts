@@ -145,6 +145,8 @@ const schema = z
     AZURE_KEY_REFRESH_INTERVAL_SECONDS: wholeNumber('AZURE_KEY_REFRESH_INTERVAL_SECONDS', 3600, 60, 86400),
     AZURE_KEY_MAX_STALE_SECONDS: wholeNumber('AZURE_KEY_MAX_STALE_SECONDS', 86400, 60, 7 * 86400),
     AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
+    TOKEN_CACHE_MAX_ENTRIES: wholeNumber('TOKEN_CACHE_MAX_ENTRIES', 10000, 0, 10000000),
+    TOKEN_CACHE_TTL_SECONDS: wholeNumber('TOKEN_CACHE_TTL_SECONDS', 300, 1, 86400),
     API_REQUIRED_SCOPES: list,
     API_REQUIRED_APP_ROLES: list,
     GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH', 6, 1, 100),
@@ -220,6 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyRefreshIntervalSeconds: e.AZURE_KEY_REFRESH_INTERVAL_SECONDS,
       keyMaxStaleSeconds: e.AZURE_KEY_MAX_STALE_SECONDS,
       httpTimeoutMs: e.AZURE_HTTP_TIMEOUT_MS,
+      tokenCacheMaxEntries: e.TOKEN_CACHE_MAX_ENTRIES,
+      tokenCacheTtlSeconds: e.TOKEN_CACHE_TTL_SECONDS,
     }),
     limits: Object.freeze({
       maxDepth: e.GRAPHQL_MAX_DEPTH,

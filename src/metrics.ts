@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TokenCacheStats } from './auth';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -6,8 +7,8 @@ export interface Metrics {
   readonly authFailures: Counter<'reason'>;
   readonly keyFetches: Counter<'source' | 'result'>;
   readonly rateLimited: Counter<'limiter'>;
-  /** Reports the signing keys' age at every scrape. */
-  observeKeyAge(keyAgeSeconds: () => number | null): void;
+  /** Reports the signing keys' age and the token cache's counts at every scrape. */
+  observeVerifier(verifier: { keyAgeSeconds(): number | null; cacheStats(): TokenCacheStats }): void;
 }
 
 /** One registry per server, so that several servers in one process (tests) keep separate counts. */
@@ -16,13 +17,42 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   return {
-    observeKeyAge(keyAgeSeconds) {
+    observeVerifier(verifier) {
       new Gauge({
         name: 'signing_key_age_seconds',
         help: 'Age of the oldest signing key set; NaN while keys were never obtained',
         registers,
         collect() {
-          this.set(keyAgeSeconds() ?? Number.NaN);
+          this.set(verifier.keyAgeSeconds() ?? Number.NaN);
+        },
+      });
+      new Counter({
+        name: 'token_cache_lookups_total',
+        help: 'Lookups in the verified-token cache, by result',
+        labelNames: ['result'],
+        registers,
+        collect() {
+          const { hits, misses } = verifier.cacheStats();
+          this.reset();
+          this.inc({ result: 'hit' }, hits);
+          this.inc({ result: 'miss' }, misses);
+        },
+      });
+      new Gauge({
+        name: 'token_cache_hit_ratio',
+        help: 'Share of token verifications answered from the cache since start',
+        registers,
+        collect() {
+          const { hits, misses } = verifier.cacheStats();
+          this.set(hits + misses === 0 ? 0 : hits / (hits + misses));
+        },
+      });
+      new Gauge({
+        name: 'token_cache_entries',
+        help: 'Verified tokens remembered now',
+        registers,
+        collect() {
+          this.set(verifier.cacheStats().size);
         },
       });
     },

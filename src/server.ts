@@ -68,7 +68,7 @@ export async function createServer({
       logger: logger.child({ module: 'auth' }),
       onKeyFetch: ({ source, ok }) => metrics.keyFetches.inc({ source, result: ok ? 'success' : 'failure' }),
     });
-  metrics.observeKeyAge(() => verifier.keyAgeSeconds());
+  metrics.observeVerifier(verifier);
   const audit = createAudit(logger, metrics, config.logPii);
   const limits = createRateLimits(config.rateLimits, logger);
 

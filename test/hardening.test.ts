@@ -210,6 +210,7 @@ describe('production mode', () => {
       start: () => Promise.resolve(),
       stop: () => undefined,
       keyAgeSeconds: () => 0,
+      cacheStats: () => ({ hits: 0, misses: 0, size: 0 }),
     };
     const faulty = await createTestServer({ NODE_ENV: 'production' }, idp, broken);
     try {

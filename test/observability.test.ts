@@ -136,6 +136,10 @@ describe('GET /metrics', () => {
       expect(text).toMatch(/^signing_key_age_seconds \d+(\.\d+)?$/m);
       expect(text).toMatch(/^rate_limited_requests_total\{limiter="caller_requests"\} 1$/m);
       expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+      expect(text).toMatch(/^token_cache_lookups_total\{result="hit"\} 1$/m);
+      expect(text).toMatch(/^token_cache_lookups_total\{result="miss"\} 2$/m);
+      expect(text).toMatch(/^token_cache_hit_ratio 0\.333/m);
+      expect(text).toMatch(/^token_cache_entries 1$/m);
     } finally {
       await fresh.close();
     }

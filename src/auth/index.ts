@@ -4,3 +4,4 @@ export type { AuthLogger, KeyFetchEvent, VerifierOptions } from './options';
 export { hasAllAppRoles, hasAllScopes, hasAnyAppRole, hasAnyScope } from './policy';
 export type { CallerKind, Principal, TokenVersion } from './principal';
 export { createTokenVerifier, type TokenVerifier } from './verifier';
+export type { TokenCacheStats } from './token-cache';

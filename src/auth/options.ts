@@ -33,6 +33,10 @@ export interface VerifierOptions {
   readonly keyRefreshIntervalSeconds?: number;
   /** How long the last good key set keeps serving while refreshes fail, in seconds. Default: 86400. */
   readonly keyMaxStaleSeconds?: number;
+  /** Most successful verifications remembered (LRU); 0 turns the cache off. Default: 10000. */
+  readonly tokenCacheMaxEntries?: number;
+  /** Longest time a verification is remembered, in seconds; never past the token's `exp`. Default: 300. */
+  readonly tokenCacheTtlSeconds?: number;
   /** Time limit of one request to the identity provider, in ms. Default: 5000. */
   readonly httpTimeoutMs?: number;
   /** Injected for tests: the fetch used for discovery and keys. Default: global fetch. */
@@ -105,6 +109,8 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
     keyRefreshIntervalSeconds: options.keyRefreshIntervalSeconds ?? 3600,
     keyMaxStaleSeconds: options.keyMaxStaleSeconds ?? 86400,
     httpTimeoutMs: options.httpTimeoutMs ?? 5000,
+    tokenCacheMaxEntries: options.tokenCacheMaxEntries ?? 10000,
+    tokenCacheTtlSeconds: options.tokenCacheTtlSeconds ?? 300,
     fetch: options.fetch ?? fetch,
     now: options.now ?? Date.now,
     logger: options.logger ?? silent,
@@ -117,6 +123,8 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
     'keyRefreshIntervalSeconds',
     'keyMaxStaleSeconds',
     'httpTimeoutMs',
+    'tokenCacheMaxEntries',
+    'tokenCacheTtlSeconds',
   ] as const) {
     if (!Number.isInteger(normalized[name]) || normalized[name] < 0)
       throw new TypeError(`${name} must be a whole number >= 0`);

@@ -47,6 +47,7 @@ export class SigningKeySource {
   private lastAttemptAt: number | undefined;
   private pending: Promise<void> | undefined;
   private failing = false;
+  private kids = new Set<string>();
 
   constructor(private readonly options: SigningKeySourceOptions) {}
 
@@ -58,6 +59,11 @@ export class SigningKeySource {
   /** Age of the key set in ms, or undefined when keys were never obtained. */
   get ageMs(): number | undefined {
     return this.lastSuccessAt === undefined ? undefined : this.options.now() - this.lastSuccessAt;
+  }
+
+  /** Whether `kid` is in a key set that is still usable: a cheap check for remembered verifications. */
+  publishes(kid: string): boolean {
+    return this.kids.has(kid) && this.ready;
   }
 
   get coolingDown(): boolean {
@@ -106,7 +112,9 @@ export class SigningKeySource {
         [customFetch]: this.options.fetch,
       });
       await this.keySet.reload();
-      if (!this.keySet.jwks()?.keys.length) throw new Error('the key set holds no keys');
+      const keys = this.keySet.jwks()?.keys ?? [];
+      if (keys.length === 0) throw new Error('the key set holds no keys');
+      this.kids = new Set(keys.flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])));
       this.lastSuccessAt = this.options.now();
       this.options.onKeyFetch({ source: this.options.name, ok: true });
       if (this.failing)

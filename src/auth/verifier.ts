@@ -10,6 +10,7 @@ import { AuthError, authError } from './errors';
 import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
 import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
 import { SigningKeySource, type ResolvedKey } from './signing-keys';
+import { VerifiedTokenCache, type TokenCacheStats } from './token-cache';
 
 export interface TokenVerifier {
   /** Verifies an access token and returns the caller, or throws an AuthError. */
@@ -21,6 +22,8 @@ export interface TokenVerifier {
   stop(): void;
   /** Age of the oldest key set in seconds, or null when some keys were never obtained. */
   keyAgeSeconds(): number | null;
+  /** Hits and misses of the verified-token cache. */
+  cacheStats(): TokenCacheStats;
 }
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -36,6 +39,11 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     config.acceptedVersions.map((version) => [version, keySource(config, version)]),
   );
   const scopeHint = `api://${config.clientId}/.default`;
+  const cache =
+    config.tokenCacheMaxEntries > 0
+      ? new VerifiedTokenCache(config.tokenCacheMaxEntries, config.tokenCacheTtlSeconds * 1000)
+      : undefined;
+  const stillPublished = (version: TokenVersion, kid: string) => sources.get(version)?.publishes(kid) === true;
   let timer: NodeJS.Timeout | undefined;
   let stopped = true;
   let employeeIdHintLogged = false;
@@ -53,6 +61,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   async function verify(token: string): Promise<Principal> {
     // Everything before jwtVerify reads unverified data: it may only refuse a token or pick where to check it.
     if (token.length > MAX_TOKEN_LENGTH) throw authError('token_too_large');
+    const cacheKey = cache && VerifiedTokenCache.keyOf(token);
+    const remembered = cacheKey && cache.get(cacheKey, config.now(), stillPublished);
+    if (remembered) return remembered;
     const header = readHeader(token);
     checkHeader(header);
     const unverified = readClaims(token);
@@ -75,6 +86,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       throw error;
     }
     const principal = toPrincipal(claims as VerifiedClaims, version, config.employeeIdClaim);
+    if (cacheKey) cache.set(cacheKey, principal, version, header.kid as string, claims.exp as number, config.now());
     if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
       employeeIdHintLogged = true;
       config.logger.info(
@@ -156,6 +168,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       stopped = true;
       clearTimeout(timer);
     },
+    cacheStats: () => cache?.stats() ?? { hits: 0, misses: 0, size: 0 },
     keyAgeSeconds() {
       const ages = [...sources.values()].map((source) => source.ageMs);
       if (ages.some((age) => age === undefined)) return null;

@@ -1,0 +1,93 @@
+import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
+import { VerifiedTokenCache } from '../../src/auth/token-cache';
+import { authFixture } from '../helpers/auth';
+import { expectRefusal } from './expect-reason';
+
+let idp: IdentityProvider;
+beforeEach(async () => {
+  idp = await startIdentityProvider();
+});
+afterEach(() => idp.close());
+
+describe('verified-token cache', () => {
+  it('answers the same token from the cache after one full verification', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
+    const token = await f.mint();
+    const first = await f.verifier.verify(token);
+    const second = await f.verifier.verify(token);
+    expect(second).toBe(first);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 1, size: 1 });
+  });
+
+  it('refuses an expired token even though it was cached', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'], clockSkewSeconds: 0, tokenCacheTtlSeconds: 86400 }, idp);
+    const token = await f.mint({ expiresInSeconds: 60 });
+    await f.verifier.verify(token);
+    f.clock.advance(60);
+    await expectRefusal(f.verifier.verify(token), 'expired', 'Token has expired: request a new access token');
+    expect(f.verifier.cacheStats()).toMatchObject({ hits: 0, misses: 2 });
+  });
+
+  it('keeps an entry no longer than its time to live', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'], tokenCacheTtlSeconds: 30 }, idp);
+    const token = await f.mint();
+    await f.verifier.verify(token);
+    f.clock.advance(29);
+    await f.verifier.verify(token);
+    f.clock.advance(2);
+    await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 2, size: 1 });
+  });
+
+  it('drops an entry once its signing key has left the key set', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
+    await f.verifier.start();
+    const token = await f.mint();
+    await f.verifier.verify(token);
+    await idp.rotate({ retire: true });
+    f.clock.advance(31);
+    await f.verifier.verify(await f.mint());
+    await expectRefusal(f.verifier.verify(token), 'unknown_key');
+    f.verifier.stop();
+  });
+
+  it('stops answering from the cache when the keys are older than the stale bound', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'], keyMaxStaleSeconds: 60, tokenCacheTtlSeconds: 3600 }, idp);
+    await f.verifier.start();
+    const token = await f.mint();
+    await f.verifier.verify(token);
+    idp.setAvailable(false);
+    f.clock.advance(61);
+    await expectRefusal(f.verifier.verify(token), 'keys_unavailable');
+    f.verifier.stop();
+  });
+
+  it('never remembers a failure', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
+    const token = await f.mint({ audience: 'api://another-api' });
+    await expectRefusal(f.verifier.verify(token), 'wrong_audience');
+    await expectRefusal(f.verifier.verify(token), 'wrong_audience');
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 2, size: 0 });
+  });
+
+  it('holds at most the configured number of entries, dropping the least recently used', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'], tokenCacheMaxEntries: 2 }, idp);
+    const [a, b, c] = await Promise.all([f.mint(), f.mint(), f.mint()]);
+    for (const token of [a!, b!, a!, c!, a!, b!]) await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 2, misses: 4, size: 2 });
+  });
+
+  it('can be turned off', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'], tokenCacheMaxEntries: 0 }, idp);
+    const token = await f.mint();
+    await f.verifier.verify(token);
+    await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 0, size: 0 });
+  });
+
+  it('keys entries by a SHA-256 of the token, never by the token', () => {
+    const key = VerifiedTokenCache.keyOf('header.payload.signature');
+    expect(key).toBe('JW0E205eSsMIdR7QiFtyK3WGMFZ8U6cSXtn70Gjlw_Y');
+    expect(key).not.toContain('payload');
+  });
+});
