@@ -30,7 +30,11 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ event: 'stopping', signal }, 'Finishing in-flight requests');
     server.stop().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ event: 'stopped' }, 'Stopped');
+        logger.flush();
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'Stop failed');
         process.exit(1);

@@ -1,14 +1,13 @@
 import 'reflect-metadata';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { expressMiddleware } from '@as-integrations/express5';
+import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import cors from 'cors';
-import express, { type ErrorRequestHandler, type Request } from 'express';
+import fastifyCors from '@fastify/cors';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { createAudit } from './audit';
 import { AuthError, createTokenVerifier, extractBearerToken, type Principal, type TokenVerifier } from './auth';
 import type { Config } from './config';
@@ -21,7 +20,7 @@ import {
   internalError,
   rateLimited,
 } from './errors';
-import { requestLogger, type Logger } from './logger';
+import type { Logger } from './logger';
 import { createMetrics } from './metrics';
 import { createRateLimits, RateLimitedError } from './rate-limits';
 import { buildSchema } from './schema/build-schema';
@@ -37,7 +36,6 @@ export interface ServerOptions {
 }
 
 export interface AppServer {
-  readonly httpServer: Server;
   readonly verifier: TokenVerifier;
   /** Loads the signing keys, then listens; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
@@ -51,8 +49,11 @@ const DEV_ORIGINS = [
   /^https:\/\/sandbox\.embed\.apollographql\.com$/,
   /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/,
 ];
+// A caller's request id is kept only when it cannot forge log content.
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const BODY_LIMIT = 1024 * 1024;
 
-/** Builds the HTTP app and Apollo Server without listening. */
+/** Builds the HTTP app (Fastify) and Apollo Server without listening. */
 export async function createServer({
   config,
   logger,
@@ -72,10 +73,17 @@ export async function createServer({
   const audit = createAudit(logger, metrics, config.logPii);
   const limits = createRateLimits(config.rateLimits, logger);
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
-  const httpServer = createHttpServer(app);
+  // Fastify's own request logging writes two lines per request; the onResponse hook below writes one.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // Trust exactly `trustProxy` hops of X-Forwarded-For, as proxy-addr counts them.
+    trustProxy: (_address: string, hop: number) => hop < config.trustProxy,
+    genReqId(req) {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
 
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },
@@ -99,7 +107,7 @@ export async function createServer({
     validationRules: armor.validationRules,
     plugins: [
       ...armor.plugins,
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      fastifyApolloDrainPlugin(app),
       errorResponsePlugin<Context>(),
       audit.plugin(),
       production
@@ -114,10 +122,10 @@ export async function createServer({
   });
   await apollo.start();
 
-  async function context({ req }: { req: Request }): Promise<Context> {
-    const facts = { requestId: String(req.id), clientAddress: req.ip ?? 'unknown' };
+  async function context(request: FastifyRequest): Promise<Context> {
+    const facts = { requestId: request.id, clientAddress: request.ip };
     try {
-      const token = extractBearerToken(req.headersDistinct['authorization']);
+      const token = extractBearerToken(request.raw.headersDistinct['authorization']);
       if (token === undefined) return { ...facts, principal: null };
       // Refuse an address that keeps failing before spending any signature check on it.
       await limits.assertNotBlocked(facts.clientAddress);
@@ -139,70 +147,74 @@ export async function createServer({
     }
   }
 
-  app.use(requestLogger(logger));
-  app.use((_req, res, next) => {
-    const end = metrics.requestDuration.startTimer();
-    res.on('finish', () => end({ status: String(res.statusCode) }));
-    next();
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  // One line and one histogram sample per request; only method and path, never headers.
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestDuration.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    logger.info(
+      {
+        req: { id: request.id, method: request.method, path: request.url.split('?')[0], clientAddress: request.ip },
+        res: { status: reply.statusCode },
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    );
   });
-  app.get('/readyz', (_req, res) => {
-    const ready = verifier.ready();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'signing keys not loaded' });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  app.use(
-    '/graphql',
-    cors({
-      origin: production ? [...config.corsOrigins] : [...config.corsOrigins, ...DEV_ORIGINS],
-      methods: ['GET', 'POST'],
-      allowedHeaders: [
-        'authorization',
-        'content-type',
-        'apollo-require-preflight',
-        'x-apollo-operation-name',
-        'x-request-id',
-      ],
-      exposedHeaders: ['www-authenticate', 'retry-after', 'x-request-id'],
-      maxAge: 600,
-    }),
-    express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, { context }),
+
+  app.setNotFoundHandler(async (_request, reply) =>
+    reply.code(404).send(errorBody(ErrorCode.NOT_FOUND, 'Not found: GraphQL is served at /graphql')),
   );
-  app.use((_req, res) => {
-    res.status(404).json(errorBody(ErrorCode.NOT_FOUND, 'Not found: GraphQL is served at /graphql'));
-  });
-  const onError: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, next) => {
-    if (res.headersSent) return next(error);
-    if (error.type === 'entity.too.large') {
-      res.status(413).json(errorBody(ErrorCode.PAYLOAD_TOO_LARGE, 'Request body is larger than 1 MB'));
-    } else if (error.status !== undefined && error.status >= 400 && error.status < 500) {
-      res.status(400).json(errorBody(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON'));
-    } else {
-      logger.error({ event: 'unhandled_error', err: error }, 'Unhandled error');
-      res.status(500).json(errorBody(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorBody(ErrorCode.PAYLOAD_TOO_LARGE, 'Request body is larger than 1 MB'));
     }
-  };
-  app.use(onError);
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send(errorBody(ErrorCode.BAD_REQUEST, 'Send GraphQL requests as application/json'));
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(400).send(errorBody(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON'));
+    }
+    logger.error({ event: 'unhandled_error', requestId: request.id, err: error }, 'Unhandled error');
+    return reply.code(500).send(errorBody(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
+  });
+  await app.register(fastifyCors, {
+    origin: production ? [...config.corsOrigins] : [...config.corsOrigins, ...DEV_ORIGINS],
+    methods: ['GET', 'POST'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'apollo-require-preflight',
+      'x-apollo-operation-name',
+      'x-request-id',
+    ],
+    exposedHeaders: ['www-authenticate', 'retry-after', 'x-request-id'],
+    maxAge: 600,
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = verifier.ready();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'signing keys not loaded' });
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
+  await app.ready();
 
   return {
-    httpServer,
     verifier,
     async listen(port = config.port, host = config.host) {
       await verifier.start();
-      await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
-      const address = httpServer.address() as AddressInfo;
+      await app.listen({ port, host });
+      const address = app.server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
     },
     async stop() {
       verifier.stop();
-      await apollo.stop();
-      if (httpServer.listening) await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await app.close();
       await limits.close();
     },
   };

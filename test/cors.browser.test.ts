@@ -107,9 +107,9 @@ describeBrowser('CORS in a real browser', () => {
     expect(ok.status).toBe(204);
     expect(ok.headers.get('access-control-allow-origin')).toBe(allowed.origin);
     expect(ok.headers.get('access-control-allow-headers')).toBe(
-      'authorization,content-type,apollo-require-preflight,x-apollo-operation-name,x-request-id',
+      'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id',
     );
-    expect(ok.headers.get('access-control-allow-methods')).toBe('GET,POST');
+    expect(ok.headers.get('access-control-allow-methods')).toBe('GET, POST');
     expect(ok.headers.get('access-control-max-age')).toBe('600');
     const refused = await preflight(foreign.origin);
     expect(refused.headers.get('access-control-allow-origin')).toBeNull();
