@@ -13,11 +13,14 @@ import { startIdentityProvider, type IdentityProvider } from '../src/dev/identit
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '15' },
+    /** Each variant is measured this many times, alternating, and the median run is kept: the host is noisy. */
+    rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
     'soak-requests': { type: 'string', default: '1000000' },
     variants: { type: 'string', default: 'baseline,naive,ours' },
+    modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
     /** Write a CPU profile of each server to reports/ (node --cpu-prof). */
     profile: { type: 'boolean', default: false },
@@ -28,6 +31,7 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const FRESH_TOKENS = Number(args['fresh-tokens']);
 const SOAK = Number(args['soak-requests']);
+const ROUNDS = Number(args.rounds);
 const root = join(__dirname, '../..');
 const USERNAME = '"username":"ada@contoso.example"';
 const BODY = JSON.stringify({ query: '{ hello { username employeeId scopes } }' });
@@ -45,6 +49,8 @@ interface Result {
   p50: number;
   p99: number;
   peakRssMb: number;
+  /** Server CPU time (user + system) per measured request: steadier than req/s on a noisy host. */
+  cpuMicrosPerRequest: number;
   requests: number;
   errors: number;
 }
@@ -87,6 +93,11 @@ async function startVariant(variant: Variant): Promise<{ url: string; child: Chi
   }
   child.kill('SIGKILL');
   throw new Error(`${variant.name} did not start`);
+}
+
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -164,11 +175,13 @@ async function measure(variant: Variant, mode: Mode, same: string, fresh: string
     const warmupTokens = mode === 'same' ? tokens : tokens.slice(0, Math.floor(tokens.length / 4));
     const measuredTokens = mode === 'same' ? tokens : tokens.slice(warmupTokens.length);
     await drive(url, warmupTokens, { duration: WARMUP, cycle: true });
+    const cpuBefore = cpuSecondsOf(child.pid as number);
     const run = await drive(url, measuredTokens, {
       duration: DURATION,
       cycle: mode === 'same' || variant.name.startsWith('baseline'),
     });
     const { result } = run;
+    const cpu = cpuSecondsOf(child.pid as number) - cpuBefore;
     const errors = run.bad + result.errors + result.timeouts + result.non2xx;
     if (run.exhausted) throw new Error(`${variant.name}/${mode}: ran out of fresh tokens; raise --fresh-tokens`);
     return {
@@ -178,6 +191,7 @@ async function measure(variant: Variant, mode: Mode, same: string, fresh: string
       p50: result.latency.p50,
       p99: result.latency.p99,
       peakRssMb: memoryOf(child.pid as number, 'VmHWM'),
+      cpuMicrosPerRequest: (cpu * 1e6) / result.requests.total,
       requests: result.requests.total,
       errors,
     };
@@ -212,10 +226,17 @@ async function soak(
   }
 }
 
+/** The run with the median requests/s; errors of every run count. */
+function median(runs: Result[]): Result {
+  const sorted = [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  const middle = sorted[Math.floor(sorted.length / 2)] as Result;
+  return { ...middle, errors: runs.reduce((sum, run) => sum + run.errors, 0) };
+}
+
 function table(results: Result[]): string {
   const rows = results.map(
     (r) =>
-      `| ${r.variant} | ${r.mode} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.requests} | ${r.errors} |`,
+      `| ${r.variant} | ${r.mode} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.cpuMicrosPerRequest.toFixed(0)} | ${r.requests} | ${r.errors} |`,
   );
   return [
     '| variant | tokens | req/s | p50 ms | p99 ms | peak RSS MB | requests | errors |',
@@ -244,6 +265,7 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'info',
         API_REQUIRED_SCOPES: 'access_as_user',
         RATE_LIMIT_CALLER_REQUESTS: '1000000000',
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('X_'))),
         ...(process.env['WEB_CONCURRENCY'] ? { WEB_CONCURRENCY: process.env['WEB_CONCURRENCY'] } : {}),
       },
     },
@@ -253,12 +275,17 @@ async function main(): Promise<void> {
   console.log(`minting ${FRESH_TOKENS} distinct tokens...`);
   const fresh = await mintFresh(idp, FRESH_TOKENS);
   const results: Result[] = [];
-  for (const mode of ['same', 'fresh'] as const) {
-    for (const variant of variants) {
-      const result = await measure(variant, mode, same, fresh);
-      console.log(JSON.stringify(result));
-      results.push(result);
+  const modes = (['same', 'fresh'] as const).filter((mode) => args.modes.split(',').includes(mode));
+  for (const mode of modes) {
+    const runs = new Map<string, Result[]>();
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const variant of variants) {
+        const result = await measure(variant, mode, same, fresh);
+        console.log(JSON.stringify(result));
+        runs.set(variant.name, [...(runs.get(variant.name) ?? []), result]);
+      }
     }
+    for (const variant of variants) results.push(median(runs.get(variant.name) ?? []));
   }
   const ours = variants.find((variant) => variant.name === 'ours');
   const soakResult = ours && SOAK > 0 ? await soak(ours, fresh.slice(0, 5000)) : undefined;
@@ -300,7 +327,7 @@ async function main(): Promise<void> {
     `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`${process.env['WEB_CONCURRENCY'] ? ` with WEB_CONCURRENCY=${process.env['WEB_CONCURRENCY']}` : ''}`,
     `Date: ${new Date().toISOString()}`,
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`,
-    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback; one server process.`,
+    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run.`,
     '',
     table(results),
     '',

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { AuthError } from './auth';
 import type { RateLimitedError } from './rate-limits';
@@ -98,40 +98,39 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
  * permitted (partial data stays 200), and stamps masked internal errors with the request id.
  */
 export function errorResponsePlugin<TContext extends { requestId?: string }>(): ApolloServerPlugin<TContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response, contextValue }) {
-          if (response.body.kind !== 'single') return;
-          const { data, errors } = response.body.singleResult;
-          if (errors && contextValue.requestId !== undefined) {
-            response.body.singleResult.errors = errors.map((error) =>
-              error.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR
-                ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
-                : error,
-            );
-          }
-          if (data != null || !errors || errors.length === 0) return;
-          const codes = new Set(errors.map((error) => error.extensions?.['code']));
-          if (codes.size !== 1) return;
-          if (codes.has(ErrorCode.UNAUTHENTICATED)) {
-            response.http.status = 401;
-            response.http.headers.set('www-authenticate', wwwAuthenticate());
-          } else if (codes.has(ErrorCode.FORBIDDEN)) {
-            const scopes = new Set(
-              errors.flatMap((error) =>
-                String(error.extensions?.['scope'] ?? '')
-                  .split(' ')
-                  .filter(Boolean),
-              ),
-            );
-            response.http.status = 403;
-            const attributes: Record<string, string> = { error: 'insufficient_scope' };
-            if (scopes.size > 0) attributes['scope'] = [...scopes].join(' ');
-            response.http.headers.set('www-authenticate', wwwAuthenticate(attributes));
-          }
-        },
-      };
+  // One listener object for every request: it keeps no per-request state.
+  const listener: GraphQLRequestListener<TContext> = {
+    async willSendResponse({ response, contextValue }) {
+      if (response.body.kind !== 'single') return;
+      const { data, errors } = response.body.singleResult;
+      if (!errors) return;
+      if (contextValue.requestId !== undefined) {
+        response.body.singleResult.errors = errors.map((error) =>
+          error.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR
+            ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
+            : error,
+        );
+      }
+      if (data != null || errors.length === 0) return;
+      const codes = new Set(errors.map((error) => error.extensions?.['code']));
+      if (codes.size !== 1) return;
+      if (codes.has(ErrorCode.UNAUTHENTICATED)) {
+        response.http.status = 401;
+        response.http.headers.set('www-authenticate', wwwAuthenticate());
+      } else if (codes.has(ErrorCode.FORBIDDEN)) {
+        const scopes = new Set(
+          errors.flatMap((error) =>
+            String(error.extensions?.['scope'] ?? '')
+              .split(' ')
+              .filter(Boolean),
+          ),
+        );
+        const attributes: Record<string, string> = { error: 'insufficient_scope' };
+        if (scopes.size > 0) attributes['scope'] = [...scopes].join(' ');
+        response.http.headers.set('www-authenticate', wwwAuthenticate(attributes));
+        response.http.status = 403;
+      }
     },
   };
+  return { requestDidStart: async () => listener };
 }

@@ -125,7 +125,7 @@ export async function createServer({
   async function context(request: FastifyRequest): Promise<Context> {
     const facts = { requestId: request.id, clientAddress: request.ip };
     try {
-      const token = extractBearerToken(request.raw.headersDistinct['authorization']);
+      const token = extractBearerToken(authorizationHeaders(request));
       if (token === undefined) return { ...facts, principal: null };
       // Refuse an address that keeps failing before spending any signature check on it.
       await limits.assertNotBlocked(facts.clientAddress);
@@ -147,20 +147,26 @@ export async function createServer({
     }
   }
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // One line and one histogram sample per request; only method and path, never headers.
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.requestDuration.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    metrics.requestDuration.observe({ status }, reply.elapsedTime / 1000);
     logger.info(
       {
-        req: { id: request.id, method: request.method, path: request.url.split('?')[0], clientAddress: request.ip },
-        res: { status: reply.statusCode },
+        requestId: request.id,
+        method: request.method,
+        path: request.routeOptions.url ?? request.url.split('?')[0],
+        clientAddress: request.ip,
+        status,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
       },
       'request completed',
     );
+    done();
   });
 
   app.setNotFoundHandler(async (_request, reply) =>
@@ -218,6 +224,22 @@ export async function createServer({
       await limits.close();
     },
   };
+}
+
+/**
+ * Every Authorization header of the request: Node keeps only the first in `headers`, and `headersDistinct` builds
+ * arrays for all headers, so the raw list is scanned for the one name.
+ */
+function authorizationHeaders(request: FastifyRequest): string | string[] | undefined {
+  const raw = request.raw.rawHeaders;
+  let found: string | string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    const value = raw[i + 1] as string;
+    found = found === undefined ? value : [...(typeof found === 'string' ? [found] : found), value];
+  }
+  return found;
 }
 
 /** Whose budget a request spends: the user (tenant + object id) or the calling app. */

@@ -1,5 +1,10 @@
 import type { Principal } from './principal';
 
+/** A verified caller is present. */
+export function isAuthenticated(principal: Principal | null | undefined): principal is Principal {
+  return principal !== null && principal !== undefined;
+}
+
 /** A user holding at least one of `scopes`. Apps never hold delegated scopes. */
 export function hasAnyScope(principal: Principal, scopes: readonly string[]): boolean {
   return principal.kind === 'user' && scopes.some((scope) => principal.scopes.includes(scope));

@@ -1,4 +1,11 @@
-import { hasAllAppRoles, hasAllScopes, hasAnyAppRole, hasAnyScope, type Principal } from '../../src/auth';
+import {
+  hasAllAppRoles,
+  hasAllScopes,
+  hasAnyAppRole,
+  hasAnyScope,
+  isAuthenticated,
+  type Principal,
+} from '../../src/auth';
 
 const user: Principal = Object.freeze({
   kind: 'user',
@@ -22,6 +29,13 @@ const app: Principal = Object.freeze({
 });
 
 describe('authorisation helpers', () => {
+  it('isAuthenticated: a verified caller is present', () => {
+    expect(isAuthenticated(user)).toBe(true);
+    expect(isAuthenticated(app)).toBe(true);
+    expect(isAuthenticated(null)).toBe(false);
+    expect(isAuthenticated(undefined)).toBe(false);
+  });
+
   it('any-of scopes: a user holding one of them', () => {
     expect(hasAnyScope(user, ['Nope', 'Hello.Read'])).toBe(true);
     expect(hasAnyScope(user, ['Nope'])).toBe(false);
