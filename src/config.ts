@@ -8,6 +8,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
+  /** Worker processes (node:cluster); 1 runs the server in the main process. */
+  readonly webConcurrency: number;
   readonly auth: Omit<VerifierOptions, 'fetch' | 'now' | 'logger'> & {
     readonly audiences: readonly string[];
     readonly acceptedVersions: readonly TokenVersion[];
@@ -95,6 +97,7 @@ const schema = z
       .default('development'),
     HOST: z.string().trim().min(1).default('0.0.0.0'),
     PORT: wholeNumber('PORT', 4000, 0, 65535),
+    WEB_CONCURRENCY: wholeNumber('WEB_CONCURRENCY', 1, 1, 64),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -207,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    webConcurrency: e.WEB_CONCURRENCY,
     auth: Object.freeze({
       tenantId: e.AZURE_TENANT_ID,
       clientId: e.AZURE_CLIENT_ID,

@@ -13,7 +13,7 @@ export function createLogger(
   return pino(
     {
       level,
-      base: { service: 'entra-graphql-api' },
+      base: { service: 'entra-graphql-api', pid: process.pid },
       redact: {
         paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token'],
         censor: '[redacted]',

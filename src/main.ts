@@ -1,6 +1,7 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createLogger } from './logger';
+import { createLogger, type Logger } from './logger';
 import { createServer } from './server';
 
 function readConfig(): Config {
@@ -15,9 +16,8 @@ function readConfig(): Config {
   }
 }
 
-async function main(): Promise<void> {
-  const config = readConfig();
-  const logger = createLogger(config.logLevel);
+/** One server in this process; stops gracefully on SIGTERM/SIGINT. */
+async function serve(config: Config, logger: Logger): Promise<void> {
   const server = await createServer({ config, logger });
   const url = await server.listen();
   logger.info(
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       },
       (error: unknown) => {
         logger.error({ err: error }, 'Stop failed');
+        logger.flush();
         process.exit(1);
       },
     );
@@ -45,4 +46,30 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-void main();
+/** WEB_CONCURRENCY workers sharing the port; a worker that dies is replaced; signals are passed on. */
+function supervise(config: Config, logger: Logger): void {
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < config.webConcurrency; i += 1) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ event: 'worker_exited', pid: worker.process.pid, code, signal }, 'Worker exited; starting another');
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: 'stopping', signal, workers: config.webConcurrency }, 'Stopping workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+const config = readConfig();
+const logger = createLogger(config.logLevel);
+if (config.webConcurrency > 1 && cluster.isPrimary) supervise(config, logger);
+else void serve(config, logger);

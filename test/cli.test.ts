@@ -106,6 +106,55 @@ describe('npm start', () => {
   });
 });
 
+describe('WEB_CONCURRENCY', () => {
+  it('runs that many workers on one port, replaces none while healthy, and stops them all on SIGTERM', async () => {
+    const idp = await startIdentityProvider();
+    const child = spawn(process.execPath, [dist('main.js')], {
+      env: {
+        ...baseEnv,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        WEB_CONCURRENCY: '2',
+        AZURE_TENANT_ID: idp.tenantId,
+        AZURE_CLIENT_ID: idp.clientId,
+        AZURE_AUTHORITY_HOST: idp.url,
+      },
+    });
+    try {
+      const lines: Record<string, unknown>[] = [];
+      child.stdout.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      });
+      const deadline = Date.now() + 10000;
+      while (lines.filter((line) => line['event'] === 'listening').length < 2 && Date.now() < deadline) {
+        await new Promise((wait) => setTimeout(wait, 50));
+      }
+      const listening = lines.filter((line) => line['event'] === 'listening');
+      expect(listening).toHaveLength(2);
+      expect(new Set(listening.map((line) => line['pid'])).size).toBe(2);
+      expect(listening[0]!['url']).toBe(listening[1]!['url']);
+      const token = await idp.mint();
+      for (let i = 0; i < 4; i += 1) {
+        const reply = await fetch(listening[0]!['url'] as string, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query: '{ hello { username } }' }),
+        });
+        expect(reply.status).toBe(200);
+      }
+      const exited = new Promise<number | null>((done) => child.on('exit', done));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(lines.filter((line) => line['event'] === 'stopped')).toHaveLength(2);
+      expect(lines.some((line) => line['event'] === 'worker_exited')).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      await idp.close();
+    }
+  });
+});
+
 describe('dev tools', () => {
   it.each(['dev/launch.js', 'dev/token-cli.js'])('%s refuses to run with NODE_ENV=production', (file) => {
     const result = run(file, { NODE_ENV: 'production' });

@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: 4000,
       logLevel: 'info',
+      webConcurrency: 1,
       auth: {
         tenantId: required.AZURE_TENANT_ID,
         clientId: required.AZURE_CLIENT_ID,
@@ -61,6 +62,7 @@ describe('loadConfig', () => {
       HOST: '127.0.0.1',
       PORT: '8080',
       LOG_LEVEL: 'warn',
+      WEB_CONCURRENCY: '2',
       AZURE_TENANT_ID: 'organizations',
       AZURE_CLIENT_ID: required.AZURE_CLIENT_ID,
       AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.us',
@@ -98,6 +100,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       logLevel: 'warn',
+      webConcurrency: 2,
       auth: {
         tenantId: 'organizations',
         authorityHost: 'https://login.microsoftonline.us',
