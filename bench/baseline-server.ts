@@ -1,11 +1,10 @@
-// The baseline: a bare Apollo Server on the same HTTP integration as the product (Express 5), serving the
+// The baseline: a bare Apollo Server on the same HTTP integration as the product (Fastify 5), serving the
 // product's schema with a static `hello` resolver and no authentication at all.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import Fastify from 'fastify';
 
 const typeDefs = readFileSync(join(__dirname, '../../schema.graphql'), 'utf8');
 const user = {
@@ -22,11 +21,15 @@ const user = {
 };
 
 async function main(): Promise<void> {
-  const apollo = new ApolloServer({ typeDefs, resolvers: { Query: { hello: () => user } } });
+  const app = Fastify();
+  const apollo = new ApolloServer({
+    typeDefs,
+    resolvers: { Query: { hello: () => user } },
+    plugins: [fastifyApolloDrainPlugin(app)],
+  });
   await apollo.start();
-  const app = express();
-  app.use('/graphql', express.json(), expressMiddleware(apollo));
-  createServer(app).listen(Number(process.env['PORT']), '127.0.0.1');
+  await app.register(fastifyApollo(apollo));
+  await app.listen({ port: Number(process.env['PORT']), host: '127.0.0.1' });
 }
 
 void main();

@@ -19,7 +19,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
     'soak-requests': { type: 'string', default: '1000000' },
-    variants: { type: 'string', default: 'baseline,naive,ours' },
+    variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers' },
     modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
     /** Write a CPU profile of each server to reports/ (node --cpu-prof). */
@@ -96,15 +96,31 @@ async function startVariant(variant: Variant): Promise<{ url: string; child: Chi
 }
 
 function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return processTree(pid).reduce((sum, member) => {
+    const fields = readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return sum + (Number(fields[11]) + Number(fields[12])) / 100;
+  }, 0);
 }
 
+/** The process and its children (cluster workers). */
+function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    // no children file: no children
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** Memory of the process and its workers, in MB. */
 function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith(`${field}:`));
-  return Number(line?.replace(/\D/g, '') ?? 0) / 1024;
+  return processTree(pid).reduce((sum, member) => {
+    const line = readFileSync(`/proc/${member}/status`, 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith(`${field}:`));
+    return sum + Number(line?.replace(/\D/g, '') ?? 0) / 1024;
+  }, 0);
 }
 
 /** Runs autocannon; every response must be a 200 greeting the expected user. */
@@ -200,10 +216,10 @@ async function measure(variant: Variant, mode: Mode, same: string, fresh: string
   }
 }
 
-/** SIGINT lets a profiled server write its profile; SIGKILL follows if it does not exit. */
+/** A signal lets a server stop its workers and write its profile; SIGKILL follows if it does not exit. */
 async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(args.profile ? 'SIGINT' : 'SIGKILL');
+  child.kill(args.profile ? 'SIGINT' : 'SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
@@ -224,6 +240,11 @@ async function soak(
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+function middle(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /** The run with the median requests/s; errors of every run count. */
@@ -254,7 +275,7 @@ async function main(): Promise<void> {
   };
   const all: Variant[] = [
     { name: 'baseline', script: 'dist-bench/bench/baseline-server.js', env: {} },
-    { name: 'baseline-fastify', script: 'dist-bench/bench/baseline-fastify-server.js', env: {} },
+    { name: 'baseline-express', script: 'dist-bench/bench/baseline-express-server.js', env: {} },
     { name: 'naive', script: 'dist-bench/bench/naive-server.js', env: shared },
     {
       name: 'ours',
@@ -266,26 +287,43 @@ async function main(): Promise<void> {
         API_REQUIRED_SCOPES: 'access_as_user',
         RATE_LIMIT_CALLER_REQUESTS: '1000000000',
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('X_'))),
-        ...(process.env['WEB_CONCURRENCY'] ? { WEB_CONCURRENCY: process.env['WEB_CONCURRENCY'] } : {}),
       },
     },
   ];
+  const oursVariant = all.find((variant) => variant.name === 'ours') as Variant;
+  // WEB_CONCURRENCY=2 on this 2-core machine, measured in the same run (same-token mode).
+  all.push({ name: 'ours-2-workers', script: oursVariant.script, env: { ...oursVariant.env, WEB_CONCURRENCY: '2' } });
   const variants = all.filter((variant) => args.variants.split(',').includes(variant.name));
   const same = await idp.mint({ expiresInSeconds: 4 * 3600 });
   console.log(`minting ${FRESH_TOKENS} distinct tokens...`);
   const fresh = await mintFresh(idp, FRESH_TOKENS);
   const results: Result[] = [];
+  /** Ratios of `ours` to another variant, one per round: both were measured minutes apart at most. */
+  const paired = new Map<string, { rps: number[]; p99: number[] }>();
   const modes = (['same', 'fresh'] as const).filter((mode) => args.modes.split(',').includes(mode));
   for (const mode of modes) {
     const runs = new Map<string, Result[]>();
+    // The Express baseline and the cluster variant answer narrower questions: same-token mode is enough.
+    const inMode = variants.filter(
+      (variant) => mode === 'same' || !['baseline-express', 'ours-2-workers'].includes(variant.name),
+    );
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const variant of variants) {
+      for (const variant of inMode) {
         const result = await measure(variant, mode, same, fresh);
         console.log(JSON.stringify(result));
         runs.set(variant.name, [...(runs.get(variant.name) ?? []), result]);
       }
     }
-    for (const variant of variants) results.push(median(runs.get(variant.name) ?? []));
+    for (const variant of inMode) results.push(median(runs.get(variant.name) ?? []));
+    const oursRuns = runs.get('ours') ?? [];
+    for (const other of ['baseline', 'naive']) {
+      const otherRuns = runs.get(other) ?? [];
+      if (oursRuns.length === 0 || otherRuns.length === 0) continue;
+      paired.set(`${mode}/${other}`, {
+        rps: oursRuns.map((run, i) => run.requestsPerSecond / (otherRuns[i] as Result).requestsPerSecond),
+        p99: oursRuns.map((run, i) => run.p99 / (otherRuns[i] as Result).p99),
+      });
+    }
   }
   const ours = variants.find((variant) => variant.name === 'ours');
   const soakResult = ours && SOAK > 0 ? await soak(ours, fresh.slice(0, 5000)) : undefined;
@@ -298,11 +336,14 @@ async function main(): Promise<void> {
     const o = find('ours', mode);
     const b = find('baseline', mode);
     const n = find('naive', mode);
-    if (o && b) {
-      const ratio = o.requestsPerSecond / b.requestsPerSecond;
-      const p99 = o.p99 / b.p99;
+    const pb = paired.get(`${mode}/baseline`);
+    if (o && b && pb) {
+      const ratio = middle(pb.rps);
+      const p99 = middle(pb.p99);
+      const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(', ');
       lines.push(
-        `- ${mode} token: ours/baseline req/s = **${ratio.toFixed(2)}**, p99 ours/baseline = **${p99.toFixed(2)}**`,
+        `- ${mode} token: ours/baseline req/s = **${ratio.toFixed(2)}** (rounds: ${rounds(pb.rps)}), ` +
+          `p99 ours/baseline = **${p99.toFixed(2)}** (rounds: ${rounds(pb.p99)})`,
       );
       targets.push([
         `${mode}-token req/s >= ${mode === 'same' ? '0.80' : '0.50'} of baseline`,
@@ -310,8 +351,22 @@ async function main(): Promise<void> {
       ]);
       targets.push([`${mode}-token p99 <= 1.5x baseline`, p99 <= 1.5]);
     }
-    if (o && n)
-      lines.push(`- ${mode} token: ours/naive req/s = **${(o.requestsPerSecond / n.requestsPerSecond).toFixed(2)}**`);
+    const pn = paired.get(`${mode}/naive`);
+    if (o && n && pn) lines.push(`- ${mode} token: ours/naive req/s = **${middle(pn.rps).toFixed(2)}**`);
+  }
+  const clustered = find('ours-2-workers', 'same');
+  const single = find('ours', 'same');
+  if (clustered && single) {
+    lines.push(
+      `- WEB_CONCURRENCY=2 / 1 req/s (same token, load generator on the same 2 cores) = **${(clustered.requestsPerSecond / single.requestsPerSecond).toFixed(2)}**`,
+    );
+  }
+  const express = find('baseline-express', 'same');
+  const fastify = find('baseline', 'same');
+  if (express && fastify) {
+    lines.push(
+      `- HTTP integration: bare Apollo on Fastify 5 / on Express 5 req/s = **${(fastify.requestsPerSecond / express.requestsPerSecond).toFixed(2)}**`,
+    );
   }
   if (soakResult) {
     const growth = soakResult.after1m / soakResult.after100k;
@@ -324,10 +379,10 @@ async function main(): Promise<void> {
   const report = [
     '# Benchmark results',
     '',
-    `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`${process.env['WEB_CONCURRENCY'] ? ` with WEB_CONCURRENCY=${process.env['WEB_CONCURRENCY']}` : ''}`,
+    `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
     `Date: ${new Date().toISOString()}`,
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`,
-    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run.`,
+    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run; ratios are the median of per-round ratios.`,
     '',
     table(results),
     '',

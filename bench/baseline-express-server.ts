@@ -1,9 +1,10 @@
-// For choosing the HTTP integration: the same bare Apollo baseline on Fastify 5 instead of Express 5.
+// For choosing the HTTP integration: the same bare Apollo baseline on Express 5 instead of Fastify 5.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
-import Fastify from 'fastify';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
 
 const typeDefs = readFileSync(join(__dirname, '../../schema.graphql'), 'utf8');
 const user = {
@@ -20,15 +21,11 @@ const user = {
 };
 
 async function main(): Promise<void> {
-  const app = Fastify();
-  const apollo = new ApolloServer({
-    typeDefs,
-    resolvers: { Query: { hello: () => user } },
-    plugins: [fastifyApolloDrainPlugin(app)],
-  });
+  const apollo = new ApolloServer({ typeDefs, resolvers: { Query: { hello: () => user } } });
   await apollo.start();
-  await app.register(fastifyApollo(apollo));
-  await app.listen({ port: Number(process.env['PORT']), host: '127.0.0.1' });
+  const app = express();
+  app.use('/graphql', express.json(), expressMiddleware(apollo));
+  createServer(app).listen(Number(process.env['PORT']), '127.0.0.1');
 }
 
 void main();
