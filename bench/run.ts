@@ -260,8 +260,8 @@ function table(results: Result[]): string {
       `| ${r.variant} | ${r.mode} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.cpuMicrosPerRequest.toFixed(0)} | ${r.requests} | ${r.errors} |`,
   );
   return [
-    '| variant | tokens | req/s | p50 ms | p99 ms | peak RSS MB | requests | errors |',
-    '|---|---|---|---|---|---|---|---|',
+    '| variant | tokens | req/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request | requests | errors |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
