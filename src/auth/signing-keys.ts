@@ -47,7 +47,8 @@ export class SigningKeySource {
   private lastAttemptAt: number | undefined;
   private pending: Promise<void> | undefined;
   private failing = false;
-  private kids = new Set<string>();
+  /** The published keys by kid, copied once per fetch (jose's `jwks()` clones the whole set on every call). */
+  private keysById = new Map<string, JWK>();
 
   constructor(private readonly options: SigningKeySourceOptions) {}
 
@@ -63,7 +64,7 @@ export class SigningKeySource {
 
   /** Whether `kid` is in a key set that is still usable: a cheap check for remembered verifications. */
   publishes(kid: string): boolean {
-    return this.kids.has(kid) && this.ready;
+    return this.keysById.has(kid) && this.ready;
   }
 
   get coolingDown(): boolean {
@@ -96,7 +97,7 @@ export class SigningKeySource {
   }
 
   private find(kid: string): ResolvedKey | undefined {
-    const jwk = this.keySet?.jwks()?.keys.find((key) => key.kid === kid);
+    const jwk = this.keysById.get(kid);
     if (!jwk || !this.metadata || !this.keySet) return undefined;
     return { metadata: this.metadata, jwk, getKey: this.keySet };
   }
@@ -114,7 +115,7 @@ export class SigningKeySource {
       await this.keySet.reload();
       const keys = this.keySet.jwks()?.keys ?? [];
       if (keys.length === 0) throw new Error('the key set holds no keys');
-      this.kids = new Set(keys.flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])));
+      this.keysById = new Map(keys.flatMap((key) => (typeof key.kid === 'string' ? [[key.kid, key] as const] : [])));
       this.lastSuccessAt = this.options.now();
       this.options.onKeyFetch({ source: this.options.name, ok: true });
       if (this.failing)
