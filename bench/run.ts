@@ -286,7 +286,6 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'info',
         API_REQUIRED_SCOPES: 'access_as_user',
         RATE_LIMIT_CALLER_REQUESTS: '1000000000',
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('X_'))),
       },
     },
   ];
