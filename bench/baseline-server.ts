@@ -3,28 +3,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
+import { STATIC_USER } from './static-user';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify from 'fastify';
 
 const typeDefs = readFileSync(join(__dirname, '../../schema.graphql'), 'utf8');
-const user = {
-  username: 'ada@contoso.example',
-  employeeId: 'E-1815',
-  scopes: ['access_as_user'],
-  roles: [],
-  name: 'Ada Lovelace',
-  tenantId: '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10',
-  objectId: '3f1e2d4c-5b6a-4789-8a0b-1c2d3e4f5a6b',
-  kind: 'USER',
-  isGuest: false,
-  message: 'Hello World! You are authenticated.',
-};
 
 async function main(): Promise<void> {
   const app = Fastify();
   const apollo = new ApolloServer({
     typeDefs,
-    resolvers: { Query: { hello: () => user } },
+    resolvers: { Query: { hello: () => STATIC_USER } },
     plugins: [fastifyApolloDrainPlugin(app)],
   });
   await apollo.start();

@@ -1,9 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadOrCreateDevKey } from '../src/dev/dev-key';
-import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../src/dev/identity-provider';
+import {
+  DEV_CLIENT_ID,
+  DEV_TENANT_ID,
+  startIdentityProvider,
+  type IdentityProvider,
+} from '../src/dev/identity-provider';
 import { createTestServer } from './helpers/server';
 
 // These run the compiled entry points, as `npm start`, `npm run dev` and `npm run token` do (`npm test` builds first).
@@ -21,6 +26,22 @@ function run(file: string, env: Record<string, string>, cwd = root) {
     cwd,
     encoding: 'utf8',
     timeout: 15000,
+  });
+}
+
+/** `npm start` in production mode on a free loopback port, verifying against `idp`. */
+function startProduction(idp: IdentityProvider, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [dist('main.js')], {
+    env: {
+      ...baseEnv,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      AZURE_TENANT_ID: idp.tenantId,
+      AZURE_CLIENT_ID: idp.clientId,
+      AZURE_AUTHORITY_HOST: idp.url,
+      ...env,
+    },
   });
 }
 
@@ -56,17 +77,7 @@ describe('npm start', () => {
 
   it('serves in production mode without landing page or introspection, and finishes in-flight requests on SIGTERM', async () => {
     const idp = await startIdentityProvider();
-    const child = spawn(process.execPath, [dist('main.js')], {
-      env: {
-        ...baseEnv,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        AZURE_TENANT_ID: idp.tenantId,
-        AZURE_CLIENT_ID: idp.clientId,
-        AZURE_AUTHORITY_HOST: idp.url,
-      },
-    });
+    const child = startProduction(idp);
     try {
       const listening = JSON.parse(await waitForLine(child, /"event":"listening"/)) as { url: string; ready: boolean };
       expect(listening.ready).toBe(true);
@@ -109,18 +120,7 @@ describe('npm start', () => {
 describe('WEB_CONCURRENCY', () => {
   it('runs that many workers on one port, replaces none while healthy, and stops them all on SIGTERM', async () => {
     const idp = await startIdentityProvider();
-    const child = spawn(process.execPath, [dist('main.js')], {
-      env: {
-        ...baseEnv,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        WEB_CONCURRENCY: '2',
-        AZURE_TENANT_ID: idp.tenantId,
-        AZURE_CLIENT_ID: idp.clientId,
-        AZURE_AUTHORITY_HOST: idp.url,
-      },
-    });
+    const child = startProduction(idp, { WEB_CONCURRENCY: '2' });
     try {
       const lines: Record<string, unknown>[] = [];
       child.stdout.on('data', (chunk: Buffer) => {
