@@ -30,7 +30,8 @@ export interface RateLimits {
  * is unreachable each instance falls back to its own in-memory budget (never refusing everyone) and says so in the log.
  */
 export function createRateLimits(settings: Config['rateLimits'], logger: Logger): RateLimits {
-  const redis = settings.redisUrl ? connect(settings.redisUrl, logger) : undefined;
+  let closing = false;
+  const redis = settings.redisUrl ? connect(settings.redisUrl, logger, () => closing) : undefined;
   const limiter = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
     const memory = new RateLimiterMemory({ keyPrefix, points, duration });
     return redis
@@ -66,7 +67,7 @@ export function createRateLimits(settings: Config['rateLimits'], logger: Logger)
     },
     async close() {
       if (!redis) return;
-      redis.closing = true;
+      closing = true;
       redis.disconnect();
     },
   };
@@ -76,16 +77,16 @@ function retryAfter(state: RateLimiterRes): number {
   return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
 }
 
-function connect(url: string, logger: Logger): Redis & { closing?: boolean } {
+function connect(url: string, logger: Logger, closing: () => boolean): Redis {
   // Without an offline queue a command fails at once while Redis is away, so the in-memory fallback answers.
-  const redis: Redis & { closing?: boolean } = new Redis(url, {
+  const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
   });
   let down = false;
   const lost = (cause: string) => {
-    if (down || redis.closing) return;
+    if (down || closing()) return;
     down = true;
     logger.error(
       { event: 'rate_limit_store_unavailable', error: cause },

@@ -5,7 +5,7 @@ import { startIdentityProvider, type IdentityProvider } from '../src/dev/identit
 import { createTestServer, type TestServer } from './helpers/server';
 import { CHROMIUM, realService } from './helpers/services';
 
-const describeBrowser = realService('Chromium', CHROMIUM) ? describe : describe.skip;
+const describeBrowser = realService('Chromium', CHROMIUM, 'chromium') ? describe : describe.skip;
 
 /** A page server on its own loopback origin, standing for a web app that calls the API. */
 async function pageOrigin(host: string, hostname: string): Promise<{ origin: string; server: Server }> {

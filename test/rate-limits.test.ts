@@ -94,7 +94,7 @@ describe('requests per verified caller', () => {
   });
 });
 
-const describeRedis = realService('redis-server', REDIS_SERVER) ? describe : describe.skip;
+const describeRedis = realService('redis-server', REDIS_SERVER, 'redis-server') ? describe : describe.skip;
 
 describeRedis('budgets shared through Redis', () => {
   let redis: RedisServer;

@@ -6,6 +6,7 @@ import {
   type JWTPayload,
   type ProtectedHeaderParameters,
 } from 'jose';
+import { MAX_AUTHORIZATION_LENGTH } from './bearer';
 import { AuthError, authError } from './errors';
 import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
 import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
@@ -26,7 +27,6 @@ export interface TokenVerifier {
   cacheStats(): TokenCacheStats;
 }
 
-const MAX_TOKEN_LENGTH = 16 * 1024;
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const GRAPH_AUDIENCE =
   /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
@@ -60,7 +60,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
 
   async function verify(token: string): Promise<Principal> {
     // Everything before jwtVerify reads unverified data: it may only refuse a token or pick where to check it.
-    if (token.length > MAX_TOKEN_LENGTH) throw authError('token_too_large');
+    if (token.length > MAX_AUTHORIZATION_LENGTH) throw authError('token_too_large');
     const cacheKey = cache && VerifiedTokenCache.keyOf(token);
     const remembered = cacheKey && cache.get(cacheKey, config.now(), stillPublished);
     if (remembered) return remembered;
@@ -137,8 +137,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   }
 
   function audienceAccepted(aud: JWTPayload['aud']): boolean {
-    const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-    return values.some((value) => config.audiences.includes(value));
+    return audienceValues(aud).some((value) => config.audiences.includes(value));
   }
 
   function checkPermissionClaims(claims: JWTPayload): void {
@@ -230,9 +229,13 @@ function callerOf(claims: JWTPayload): { tenantId?: string; appId?: string } {
   return { ...(typeof tid === 'string' ? { tenantId: tid } : {}), ...(appId ? { appId } : {}) };
 }
 
+/** `aud` may be one string or an array of them. */
+function audienceValues(aud: JWTPayload['aud']): readonly string[] {
+  return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+}
+
 function isGraphAudience(aud: JWTPayload['aud']): boolean {
-  const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  return values.some((value) => value === GRAPH_APP_ID || GRAPH_AUDIENCE.test(value));
+  return audienceValues(aud).some((value) => value === GRAPH_APP_ID || GRAPH_AUDIENCE.test(value));
 }
 
 /** The version a token claims, checked against the form of its issuer and the B2C hosts. */

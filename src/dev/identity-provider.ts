@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { createSigningKey, type SigningKey } from './signing-key';
-import { mintToken, type Issuers, type MintOptions } from './tokens';
+import { MULTI_TENANT } from '../auth/options';
+import { issuersOf, mintToken, type Issuers, type MintOptions } from './tokens';
 
 export const DEV_TENANT_ID = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
 export const DEV_CLIENT_ID = 'b3c1e0f2-5a4d-4e6b-8c7a-9d2f1e0a3b45';
@@ -48,7 +49,6 @@ export interface IdentityProvider {
   close(): Promise<void>;
 }
 
-const MULTI_TENANT = new Set(['organizations', 'common']);
 const TENANT_SEGMENT = /^([0-9a-f-]{36}|organizations|common)$/i;
 
 /**
@@ -68,12 +68,6 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
   const requests: string[] = [];
   let available = true;
   let delayMs = 0;
-  let url = '';
-  const v1Origin = options.v1IssuerOrigin ?? 'https://sts.windows.net';
-  const issuers: Issuers = {
-    v2: (tenant) => `${url}/${tenant}/v2.0`,
-    v1: (tenant) => `${v1Origin}/${tenant}/`,
-  };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestUrl = new URL(req.url ?? '/', 'http://idp.invalid');
@@ -84,7 +78,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     if (!tenant || !TENANT_SEGMENT.test(tenant)) return send(res, 404, { error: 'not_found' });
     const appId = requestUrl.searchParams.get('appid');
     const query = appId ? `?appid=${encodeURIComponent(appId)}` : '';
-    const issuerTenant = MULTI_TENANT.has(tenant.toLowerCase()) ? '{tenantid}' : tenant;
+    const issuerTenant = (MULTI_TENANT as readonly string[]).includes(tenant.toLowerCase()) ? '{tenantid}' : tenant;
     switch (rest.join('/')) {
       case 'v2.0/.well-known/openid-configuration':
         return send(res, 200, discovery(issuers.v2(issuerTenant), `${url}/${tenant}/discovery/v2.0/keys${query}`));
@@ -120,17 +114,18 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     };
   }
 
-  const server = createServer((req, res) =>
-    delayMs > 0 ? setTimeout(() => handle(req, res), delayMs) : handle(req, res),
-  );
+  // Listen first: the issuers name the port, and requests are handled only once they are known.
+  const server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
-  url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const issuers = issuersOf(url, options.v1IssuerOrigin);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) =>
+    delayMs > 0 ? setTimeout(() => handle(req, res), delayMs) : handle(req, res),
+  );
 
   return {
-    get url() {
-      return url;
-    },
+    url,
     tenantId,
     clientId,
     issuers,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEV_AUTHORITY, loadOrCreateDevKey, refuseProduction } from './dev-key';
 import { DEV_CALLER_APP_ID, DEV_CLIENT_ID, DEV_TENANT_ID } from './identity-provider';
-import { mintToken, type MintOptions } from './tokens';
+import { issuersOf, mintToken, type MintOptions } from './tokens';
 
 const USAGE = `Usage: npm run -s token -- [options]
 Prints an access token signed by the local identity provider of \`npm run dev\`.
@@ -70,10 +70,7 @@ void loadOrCreateDevKey().then(async (key) => {
       tenantId: DEV_TENANT_ID,
       clientId: DEV_CLIENT_ID,
       clientAppId: DEV_CALLER_APP_ID,
-      issuers: {
-        v2: (tenant) => `${DEV_AUTHORITY}/${tenant}/v2.0`,
-        v1: (tenant) => `https://sts.windows.net/${tenant}/`,
-      },
+      issuers: issuersOf(DEV_AUTHORITY),
     },
     options,
   );

@@ -34,6 +34,14 @@ export interface Issuers {
   v1(tenantId: string): string;
 }
 
+/** Entra's v1 issuers live on another host than the authority. */
+export const ENTRA_V1_ISSUER_ORIGIN = 'https://sts.windows.net';
+
+/** The issuer forms of an authority: `{authority}/{tid}/v2.0` and `{v1 origin}/{tid}/`. */
+export function issuersOf(authority: string, v1Origin: string = ENTRA_V1_ISSUER_ORIGIN): Issuers {
+  return { v2: (tenant) => `${authority}/${tenant}/v2.0`, v1: (tenant) => `${v1Origin}/${tenant}/` };
+}
+
 export interface MintContext {
   readonly key: SigningKey;
   readonly issuers: Issuers;

@@ -6,12 +6,10 @@ import { createServer } from 'node:net';
  * Tests that need a real service (Redis, Chromium) run against the real one. CI installs them (.ci/run) and a
  * missing one fails there; on a developer machine without them those tests are skipped with a warning.
  */
-export function realService(name: string, path: string): boolean {
+export function realService(name: string, path: string, debianPackage: string): boolean {
   if (existsSync(path)) return true;
   if (process.env['CI']) throw new Error(`${name} is required in CI but ${path} is missing: .ci/run installs it`);
-  console.warn(
-    `${name} not found at ${path}: skipping its tests (apt-get install ${name === 'Chromium' ? 'chromium' : 'redis-server'})`,
-  );
+  console.warn(`${name} not found at ${path}: skipping its tests (apt-get install ${debianPackage})`);
   return false;
 }
 
