@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, customFetch, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, customFetch, type JWK } from 'jose';
 import { AuthError } from './errors';
 import type { AuthLogger, KeyFetchEvent } from './options';
 
@@ -27,9 +28,12 @@ export interface SigningKeySourceOptions {
 export interface ResolvedKey {
   readonly metadata: OpenIdMetadata;
   readonly jwk: JWK & { issuer?: unknown };
-  /** Key lookup for jose's verify functions, backed by the same key set. */
-  readonly getKey: JWTVerifyGetKey;
+  /** The key imported once per fetch, or why it cannot be used (a fault of the provider, not of the caller). */
+  readonly publicKey: KeyObject | Error;
 }
+
+/** RS256 needs an RSA key of at least 2048 bits, published for signatures. */
+const MIN_RSA_BITS = 2048;
 
 type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
 
@@ -47,8 +51,11 @@ export class SigningKeySource {
   private lastAttemptAt: number | undefined;
   private pending: Promise<void> | undefined;
   private failing = false;
-  /** The published keys by kid, copied once per fetch (jose's `jwks()` clones the whole set on every call). */
-  private keysById = new Map<string, JWK>();
+  /**
+   * The published RS256 signing keys by kid, imported once per fetch: jose's `jwks()` clones the whole set on every
+   * call, and importing a key per request would cost more than checking its signature.
+   */
+  private keysById = new Map<string, Pick<ResolvedKey, 'jwk' | 'publicKey'>>();
 
   constructor(private readonly options: SigningKeySourceOptions) {}
 
@@ -97,9 +104,9 @@ export class SigningKeySource {
   }
 
   private find(kid: string): ResolvedKey | undefined {
-    const jwk = this.keysById.get(kid);
-    if (!jwk || !this.metadata || !this.keySet) return undefined;
-    return { metadata: this.metadata, jwk, getKey: this.keySet };
+    const key = this.keysById.get(kid);
+    if (!key || !this.metadata) return undefined;
+    return { metadata: this.metadata, ...key };
   }
 
   private async load(): Promise<void> {
@@ -115,7 +122,7 @@ export class SigningKeySource {
       await this.keySet.reload();
       const keys = this.keySet.jwks()?.keys ?? [];
       if (keys.length === 0) throw new Error('the key set holds no keys');
-      this.keysById = new Map(keys.flatMap((key) => (typeof key.kid === 'string' ? [[key.kid, key] as const] : [])));
+      this.keysById = indexSigningKeys(keys);
       this.lastSuccessAt = this.options.now();
       this.options.onKeyFetch({ source: this.options.name, ok: true });
       if (this.failing)
@@ -161,4 +168,32 @@ function field(document: unknown, name: string): string | undefined {
   if (typeof document !== 'object' || document === null) return undefined;
   const value = (document as Record<string, unknown>)[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * Keys that may verify RS256 signatures, by kid: RSA, for signatures, RS256 if an `alg` is named, `verify` if
+ * `key_ops` is given. Other keys are left out, so a token naming them is refused as signed by an unknown key.
+ * The first of two keys with one kid wins; Entra never publishes such a pair.
+ */
+function indexSigningKeys(keys: readonly JWK[]): Map<string, Pick<ResolvedKey, 'jwk' | 'publicKey'>> {
+  const byId = new Map<string, Pick<ResolvedKey, 'jwk' | 'publicKey'>>();
+  for (const jwk of keys) {
+    if (typeof jwk.kid !== 'string' || byId.has(jwk.kid) || jwk.kty !== 'RSA') continue;
+    if ((jwk.use ?? 'sig') !== 'sig' || (jwk.alg ?? 'RS256') !== 'RS256') continue;
+    if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) continue;
+    byId.set(jwk.kid, { jwk, publicKey: importRsaKey(jwk) });
+  }
+  return byId;
+}
+
+function importRsaKey(jwk: JWK): KeyObject | Error {
+  try {
+    // Only the public members: a published private exponent must not turn this into a private key.
+    const key = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' });
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) return new Error(`published key ${jwk.kid} has ${bits} bits; RS256 needs ${MIN_RSA_BITS}`);
+    return key;
+  } catch (error) {
+    return new Error(`published key ${jwk.kid} is not a usable RSA public key`, { cause: error });
+  }
 }

@@ -1,13 +1,6 @@
-import {
-  decodeJwt,
-  decodeProtectedHeader,
-  errors as jose,
-  jwtVerify,
-  type JWTPayload,
-  type ProtectedHeaderParameters,
-} from 'jose';
 import { MAX_AUTHORIZATION_LENGTH } from './bearer';
 import { AuthError, authError } from './errors';
+import { hasValidRs256Signature, parseCompactJws } from './jws';
 import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
 import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
 import { SigningKeySource, type ResolvedKey } from './signing-keys';
@@ -32,6 +25,9 @@ const GRAPH_AUDIENCE =
   /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
 const B2C_HOST = /(\.|^)(b2clogin\.com|ciamlogin\.com)$/i;
 const TENANT_TEMPLATE = '{tenantid}';
+
+/** Decoded JSON of a token header or payload. */
+type Claims = Record<string, unknown>;
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const config = normalizeOptions(options);
@@ -59,34 +55,40 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   }
 
   async function verify(token: string): Promise<Principal> {
-    // Everything before jwtVerify reads unverified data: it may only refuse a token or pick where to check it.
+    // Everything before the signature check reads unverified data: it may only refuse a token or pick its key.
     if (token.length > MAX_AUTHORIZATION_LENGTH) throw authError('token_too_large');
     const cacheKey = cache && VerifiedTokenCache.keyOf(token);
     const remembered = cacheKey && cache.get(cacheKey, config.now(), stillPublished);
     if (remembered) return remembered;
-    const header = readHeader(token);
+    const jws = parseCompactJws(token);
+    const { header, payload: claims } = jws;
     checkHeader(header);
-    const unverified = readClaims(token);
-    if (isGraphAudience(unverified.aud)) {
+    if (isGraphAudience(claims.aud)) {
       throw new AuthError('graph_token', {
         description: `This is a Microsoft Graph token, which only Graph can validate: request a token for this API (${scopeHint})`,
         detail: 'Graph audience',
       });
     }
-    const version = tokenVersion(unverified);
+    const version = tokenVersion(claims);
     const source = sources.get(version);
     if (!source) throw authError('version_not_accepted', `version ${version} is not accepted`);
-    const key = await source.resolve(header.kid as string);
+    const kid = header.kid as string;
+    const key = await source.resolve(kid);
+    // A published key that cannot be used is the provider's fault: it surfaces as an internal error.
+    if (key.publicKey instanceof Error) throw key.publicKey;
+    if (!hasValidRs256Signature(jws, key.publicKey)) throw authError('bad_signature');
 
-    const claims = await verifySignedClaims(token, key);
+    // Read the clock after the key lookup, which may have waited for a fetch.
+    const now = config.now();
+    checkLifetime(claims, now);
     try {
       checkClaims(claims, key, version);
     } catch (error) {
       if (error instanceof AuthError) error.caller = callerOf(claims);
       throw error;
     }
-    const principal = toPrincipal(claims as VerifiedClaims, version, config.employeeIdClaim);
-    if (cacheKey) cache.set(cacheKey, principal, version, header.kid as string, claims.exp as number, config.now());
+    const principal = toPrincipal(claims as unknown as VerifiedClaims, version, config.employeeIdClaim);
+    if (cacheKey) cache.set(cacheKey, principal, version, kid, claims.exp as number, now);
     if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
       employeeIdHintLogged = true;
       config.logger.info(
@@ -98,7 +100,24 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     return principal;
   }
 
-  function checkClaims(claims: JWTPayload, key: ResolvedKey, version: TokenVersion): void {
+  /** `exp` is required, `nbf` and `iat` optional; all are NumericDates, and `exp`/`nbf` get the clock skew. */
+  function checkLifetime(claims: Claims, now: number): void {
+    const { exp, nbf, iat } = claims;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw authError('missing_claims', "'exp' is missing");
+    for (const [name, value] of [
+      ['nbf', nbf],
+      ['iat', iat],
+    ] as const) {
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+        throw authError('missing_claims', `'${name}' is not a number`);
+      }
+    }
+    const seconds = now / 1000;
+    if (exp + config.clockSkewSeconds <= seconds) throw authError('expired');
+    if (typeof nbf === 'number' && nbf - config.clockSkewSeconds > seconds) throw authError('not_yet_valid');
+  }
+
+  function checkClaims(claims: Claims, key: ResolvedKey, version: TokenVersion): void {
     const tid = claims.tid;
     if (typeof tid !== 'string' || !GUID.test(tid)) throw authError('invalid_tenant');
     const tenant = tid.toLowerCase();
@@ -122,26 +141,12 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     checkPermissionClaims(claims);
   }
 
-  async function verifySignedClaims(token: string, key: ResolvedKey): Promise<JWTPayload> {
-    try {
-      const { payload } = await jwtVerify(token, key.getKey, {
-        algorithms: ['RS256'],
-        clockTolerance: config.clockSkewSeconds,
-        currentDate: new Date(config.now()),
-        requiredClaims: ['exp', 'iss'],
-      });
-      return payload;
-    } catch (error) {
-      throw fromJoseError(error);
-    }
-  }
-
-  function audienceAccepted(aud: JWTPayload['aud']): boolean {
+  function audienceAccepted(aud: unknown): boolean {
     return audienceValues(aud).some((value) => config.audiences.includes(value));
   }
 
-  function checkPermissionClaims(claims: JWTPayload): void {
-    const { scp, roles, oid } = claims as Record<string, unknown>;
+  function checkPermissionClaims(claims: Claims): void {
+    const { scp, roles, oid } = claims;
     if (typeof oid !== 'string' || oid === '') throw authError('missing_claims', "'oid' is missing");
     if (scp !== undefined && typeof scp !== 'string') throw authError('missing_claims', "'scp' is not a string");
     if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
@@ -196,16 +201,7 @@ function keySource(config: NormalizedOptions, version: TokenVersion): SigningKey
   });
 }
 
-function readHeader(token: string): ProtectedHeaderParameters {
-  if (token.split('.').length !== 3) throw authError('malformed_token', 'not a compact JWS');
-  try {
-    return decodeProtectedHeader(token);
-  } catch (error) {
-    throw authError('malformed_token', 'header is not base64url JSON', error);
-  }
-}
-
-function checkHeader(header: ProtectedHeaderParameters): void {
+function checkHeader(header: Claims): void {
   if (header.alg !== 'RS256') throw authError('unsupported_algorithm', `alg ${String(header.alg).slice(0, 16)}`);
   if (typeof header.kid !== 'string' || header.kid === '') throw authError('missing_key_id');
   if (header.crit !== undefined) throw authError('unsupported_header', 'crit header present');
@@ -215,31 +211,23 @@ function checkHeader(header: ProtectedHeaderParameters): void {
   }
 }
 
-function readClaims(token: string): JWTPayload {
-  try {
-    return decodeJwt(token);
-  } catch (error) {
-    throw authError('malformed_token', 'payload is not a JSON object', error);
-  }
-}
-
-function callerOf(claims: JWTPayload): { tenantId?: string; appId?: string } {
-  const { tid, azp, appid } = claims as Record<string, unknown>;
+function callerOf(claims: Claims): { tenantId?: string; appId?: string } {
+  const { tid, azp, appid } = claims;
   const appId = typeof azp === 'string' ? azp : typeof appid === 'string' ? appid : undefined;
   return { ...(typeof tid === 'string' ? { tenantId: tid } : {}), ...(appId ? { appId } : {}) };
 }
 
 /** `aud` may be one string or an array of them. */
-function audienceValues(aud: JWTPayload['aud']): readonly string[] {
-  return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+function audienceValues(aud: unknown): readonly string[] {
+  return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((value) => typeof value === 'string') : [];
 }
 
-function isGraphAudience(aud: JWTPayload['aud']): boolean {
+function isGraphAudience(aud: unknown): boolean {
   return audienceValues(aud).some((value) => value === GRAPH_APP_ID || GRAPH_AUDIENCE.test(value));
 }
 
 /** The version a token claims, checked against the form of its issuer and the B2C hosts. */
-function tokenVersion(claims: JWTPayload): TokenVersion {
+function tokenVersion(claims: Claims): TokenVersion {
   if (typeof claims.iss !== 'string' || !URL.canParse(claims.iss))
     throw authError('malformed_token', "'iss' is not a URL");
   if (B2C_HOST.test(new URL(claims.iss).hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
@@ -248,19 +236,4 @@ function tokenVersion(claims: JWTPayload): TokenVersion {
   const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(claims.iss) ? '2.0' : '1.0';
   if (issuerForm !== ver) throw authError('version_mismatch', `ver ${ver} with a v${issuerForm} issuer`);
   return ver;
-}
-
-function fromJoseError(error: unknown): AuthError {
-  if (error instanceof jose.JWSSignatureVerificationFailed) return authError('bad_signature', undefined, error);
-  if (error instanceof jose.JWTExpired) return authError('expired', undefined, error);
-  if (error instanceof jose.JWTClaimValidationFailed) {
-    if (error.claim === 'nbf' && error.reason === 'check_failed') return authError('not_yet_valid', undefined, error);
-    return authError('missing_claims', `'${error.claim}' ${error.reason}`, error);
-  }
-  if (error instanceof jose.JWKSNoMatchingKey)
-    return authError('unknown_key', 'kid matches no RS256 signing key', error);
-  if (error instanceof jose.JWTInvalid || error instanceof jose.JWSInvalid)
-    return authError('malformed_token', error.message, error);
-  // Anything else is a fault on our side (such as an unusable published key): let it surface as an internal error.
-  throw error;
 }

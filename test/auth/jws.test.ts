@@ -1,0 +1,117 @@
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { compactVerify, importJWK } from 'jose';
+import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
+import { authFixture, type AuthFixture } from '../helpers/auth';
+import { forge, parts } from '../helpers/forge';
+import { expectRefusal } from './expect-reason';
+
+let idp: IdentityProvider;
+let f: AuthFixture;
+let valid: string;
+
+beforeAll(async () => {
+  idp = await startIdentityProvider();
+  f = await authFixture({}, idp);
+  valid = await f.mint();
+});
+afterAll(() => idp.close());
+
+describe('compact JWS parsing', () => {
+  const { header, payload, signature } = (() => {
+    const b = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    return { header: b({ alg: 'RS256', kid: 'k' }), payload: b({ ver: '2.0' }), signature: 'c2ln' };
+  })();
+
+  it.each([
+    ['four parts', `${header}.${payload}.${signature}.x`],
+    ['an empty header', `.${payload}.${signature}`],
+    ['an empty payload', `${header}..${signature}`],
+    ['a header with a character outside base64url', `${header.slice(0, -1)}+.${payload}.${signature}`],
+    ['a header with base64 padding', `${header}=.${payload}.${signature}`],
+    [
+      'a payload of impossible length',
+      `${header}.${payload}${'A'.repeat((5 - (payload.length % 4)) % 4)}.${signature}`,
+    ],
+    ['a header that is a JSON array', `${Buffer.from('[1]').toString('base64url')}.${payload}.${signature}`],
+    ['a payload that is JSON null', `${header}.${Buffer.from('null').toString('base64url')}.${signature}`],
+    ['a signature with a space', `${header}.${payload}.c2 ln`],
+  ])('refuses %s as an invalid token format', async (_case, token) => {
+    await expectRefusal(
+      f.verifier.verify(token),
+      'malformed_token',
+      'Invalid token format: send an Entra ID access token (a signed JWT)',
+    );
+  });
+
+  it('refuses a valid token whose signature was dropped as a bad signature, not as a format error', async () => {
+    const { header: h, payload: p } = parts(valid);
+    await expectRefusal(f.verifier.verify(forge(h, p)), 'bad_signature');
+  });
+});
+
+describe('published keys', () => {
+  async function refusalWithPublished(change: (jwk: Record<string, unknown>) => void): Promise<unknown> {
+    const provider = await startIdentityProvider();
+    try {
+      change(provider.currentKey.publicJwk as Record<string, unknown>);
+      const fx = await authFixture({}, provider);
+      return await fx.verifier.verify(await fx.mint()).catch((caught: unknown) => caught);
+    } finally {
+      await provider.close();
+    }
+  }
+
+  it.each([
+    ['named for another algorithm', { alg: 'RS384' }],
+    ['limited to other operations', { key_ops: ['encrypt'] }],
+    ['of another key type', { kty: 'EC' }],
+  ])('ignores a key %s, so its tokens are signed by an unknown key', async (_case, changes) => {
+    const error = await refusalWithPublished((jwk) => Object.assign(jwk, changes));
+    expect(error).toMatchObject({ reason: 'unknown_key' });
+  });
+
+  it('uses a key whose key_ops include verify', async () => {
+    const error = await refusalWithPublished((jwk) => Object.assign(jwk, { key_ops: ['verify'] }));
+    expect(error).toMatchObject({ kind: 'user' });
+  });
+
+  it('treats a published RSA key shorter than 2048 bits as a provider fault, never as a valid signer', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const error = await refusalWithPublished((jwk) => Object.assign(jwk, { n: weak.n, e: weak.e }));
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toHaveProperty('reason');
+    expect((error as Error).message).toMatch(/has 1024 bits; RS256 needs 2048$/);
+  });
+});
+
+describe('signature checks agree with jose', () => {
+  const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+  it('accepts no token that jose refuses, over random one-character changes of a valid token', async () => {
+    const key = await importJWK(idp.currentKey.publicJwk, 'RS256');
+    const joseAccepts = (token: string) =>
+      compactVerify(token, key, { algorithms: ['RS256'] }).then(
+        () => true,
+        () => false,
+      );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: valid.length - 1 }),
+        fc.constantFrom(...BASE64URL, '.', '=', '+', '/', ' '),
+        async (position, character) => {
+          const token = valid.slice(0, position) + character + valid.slice(position + 1);
+          const ours = await f.verifier.verify(token).then(
+            () => true,
+            () => false,
+          );
+          if (ours) expect(await joseAccepts(token)).toBe(true);
+          // Only a change that leaves the signed bytes and the signature's bytes alone can be accepted.
+          if (token !== valid && ours)
+            expect(token.slice(0, token.lastIndexOf('.'))).toBe(valid.slice(0, valid.lastIndexOf('.')));
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
