@@ -20,9 +20,15 @@ export interface TokenCacheStats {
  * Successful verifications, keyed by a SHA-256 of the token (never the token itself). Bounded in count (LRU) and
  * time; an entry is ignored once the token has expired or its signing key has left the key set. Failures are
  * never stored.
+ *
+ * A token is admitted on its second successful verification only. Tokens seen once (every token, when callers
+ * fetch one per request) would otherwise be inserted, survive the young generation and be evicted later, which
+ * costs more than it saves (bench/PROFILE.md). The first sighting is noted in a fixed table of hash fingerprints
+ * that allocates nothing; a collision in it only admits a token early.
  */
 export class VerifiedTokenCache {
   private readonly entries: LRUCache<string, Entry>;
+  private readonly seen: Uint32Array;
   private hits = 0;
   private misses = 0;
 
@@ -31,10 +37,12 @@ export class VerifiedTokenCache {
     private readonly ttlMs: number,
   ) {
     this.entries = new LRUCache({ max: maxEntries });
+    this.seen = new Uint32Array(2 ** Math.ceil(Math.log2(maxEntries)));
   }
 
+  /** A hex SHA-256 of the token; its first 16 digits also place and name the token in the table of sightings. */
   static keyOf(token: string): string {
-    return hash('sha256', token, 'base64url');
+    return hash('sha256', token, 'hex');
   }
 
   get(
@@ -52,7 +60,15 @@ export class VerifiedTokenCache {
     return undefined;
   }
 
+  /** Remembers a successful verification if the token was verified before, else notes this first sighting. */
   set(key: string, principal: Principal, version: TokenVersion, kid: string, exp: number, now: number): void {
+    const slot = Number.parseInt(key.slice(0, 8), 16) & (this.seen.length - 1);
+    // Never 0, which marks an empty slot.
+    const fingerprint = (Number.parseInt(key.slice(8, 16), 16) | 1) >>> 0;
+    if (this.seen[slot] !== fingerprint) {
+      this.seen[slot] = fingerprint;
+      return;
+    }
     this.entries.set(key, { principal, version, kid, expiresAt: Math.min(now + this.ttlMs, exp * 1000) });
   }
 

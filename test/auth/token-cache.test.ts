@@ -10,33 +10,46 @@ beforeEach(async () => {
 afterEach(() => idp.close());
 
 describe('verified-token cache', () => {
-  it('answers the same token from the cache after one full verification', async () => {
+  it('admits a token on its second verification and answers it from the cache after that', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
     const token = await f.mint();
     const first = await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 1, size: 0 });
     const second = await f.verifier.verify(token);
-    expect(second).toBe(first);
-    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 1, size: 1 });
+    expect(second).not.toBe(first);
+    expect(second).toEqual(first);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 2, size: 1 });
+    expect(await f.verifier.verify(token)).toBe(second);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 2, size: 1 });
+  });
+
+  it('stores nothing for tokens that are each used once', async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
+    for (const token of await Promise.all(Array.from({ length: 20 }, () => f.mint()))) await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 20, size: 0 });
   });
 
   it('refuses an expired token even though it was cached', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'], clockSkewSeconds: 0, tokenCacheTtlSeconds: 86400 }, idp);
     const token = await f.mint({ expiresInSeconds: 60 });
     await f.verifier.verify(token);
+    await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 2, size: 1 });
     f.clock.advance(60);
     await expectRefusal(f.verifier.verify(token), 'expired', 'Token has expired: request a new access token');
-    expect(f.verifier.cacheStats()).toMatchObject({ hits: 0, misses: 2 });
+    expect(f.verifier.cacheStats()).toEqual({ hits: 0, misses: 3, size: 0 });
   });
 
   it('keeps an entry no longer than its time to live', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'], tokenCacheTtlSeconds: 30 }, idp);
     const token = await f.mint();
     await f.verifier.verify(token);
+    await f.verifier.verify(token);
     f.clock.advance(29);
     await f.verifier.verify(token);
     f.clock.advance(2);
     await f.verifier.verify(token);
-    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 2, size: 1 });
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 3, size: 1 });
   });
 
   it('drops an entry once its signing key has left the key set', async () => {
@@ -44,6 +57,8 @@ describe('verified-token cache', () => {
     await f.verifier.start();
     const token = await f.mint();
     await f.verifier.verify(token);
+    await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toMatchObject({ size: 1 });
     await idp.rotate({ retire: true });
     f.clock.advance(31);
     await f.verifier.verify(await f.mint());
@@ -56,6 +71,8 @@ describe('verified-token cache', () => {
     await f.verifier.start();
     const token = await f.mint();
     await f.verifier.verify(token);
+    await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toMatchObject({ size: 1 });
     idp.setAvailable(false);
     f.clock.advance(61);
     await expectRefusal(f.verifier.verify(token), 'keys_unavailable');
@@ -73,8 +90,12 @@ describe('verified-token cache', () => {
   it('holds at most the configured number of entries, dropping the least recently used', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'], tokenCacheMaxEntries: 2 }, idp);
     const [a, b, c] = await Promise.all([f.mint(), f.mint(), f.mint()]);
-    for (const token of [a!, b!, a!, c!, a!, b!]) await f.verifier.verify(token);
-    expect(f.verifier.cacheStats()).toEqual({ hits: 2, misses: 4, size: 2 });
+    // Admitted in the order a, b, c: c's admission drops a, the least recently used.
+    for (const token of [a!, a!, b!, b!, c!, b!, c!, a!]) await f.verifier.verify(token);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 7, size: 2 });
+    await f.verifier.verify(b!);
+    await f.verifier.verify(c!);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 3, misses: 7, size: 2 });
   });
 
   it('can be turned off', async () => {
@@ -87,7 +108,7 @@ describe('verified-token cache', () => {
 
   it('keys entries by a SHA-256 of the token, never by the token', () => {
     const key = VerifiedTokenCache.keyOf('header.payload.signature');
-    expect(key).toBe('JW0E205eSsMIdR7QiFtyK3WGMFZ8U6cSXtn70Gjlw_Y');
+    expect(key).toBe('256d04db4e5e4ac308751ed0885b722b758630567c53a7125ed9fbd068e5c3f6');
     expect(key).not.toContain('payload');
   });
 });
