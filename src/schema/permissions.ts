@@ -1,7 +1,8 @@
+import { GraphQLError } from 'graphql';
+import { middleware, type IMiddlewareFieldMap, type IMiddlewareTypeMap } from 'graphql-middleware';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import { hasAnyAppRole, hasAnyScope, isAuthenticated } from '../auth';
 import { ErrorCode, forbidden, unauthenticated } from '../errors';
-import { GraphQLError } from 'graphql';
 import type { Context } from './context';
 
 export interface Policy {
@@ -58,12 +59,32 @@ export function ruleTree(policy: Policy) {
   };
 }
 
-/** Deny by default, and errors from resolvers reach the client as they are. */
+/**
+ * Deny by default, and errors from resolvers reach the client as they are.
+ *
+ * Shield wraps every field in an asynchronous check, so each selected field would cost a few promises even where
+ * the rule is `allow`. Those wrappers are dropped: `allow` always passes, so the result is the same, and the cost
+ * of authorisation no longer grows with the number of fields a query selects. Fields without a rule keep the
+ * deny-by-default wrapper.
+ */
 export function permissions(policy: Policy) {
-  return shield(ruleTree(policy), {
+  const tree = ruleTree(policy);
+  const guard = shield(tree, {
     fallbackRule: deny,
     allowExternalErrors: true,
     fallbackError: () =>
       new GraphQLError('Not authorised', { extensions: { code: ErrorCode.FORBIDDEN, reason: 'no_rule' } }),
   });
+  return middleware((schema) => withoutAllowed(guard.generate(schema) as IMiddlewareTypeMap, tree));
+}
+
+function withoutAllowed(generated: IMiddlewareTypeMap, tree: Record<string, Record<string, unknown>>) {
+  return Object.fromEntries(
+    Object.entries(generated).map(([type, fields]) => [
+      type,
+      Object.fromEntries(
+        Object.entries(fields as IMiddlewareFieldMap).filter(([field]) => tree[type]?.[field] !== allow),
+      ),
+    ]),
+  );
 }

@@ -2,7 +2,7 @@ import { ApolloServer } from '@apollo/server';
 import { type GraphQLObjectType, isObjectType } from 'graphql';
 import { deny } from 'graphql-shield';
 import { formatError, errorResponsePlugin } from '../../src/errors';
-import { buildBareSchema } from '../../src/schema/build-schema';
+import { buildBareSchema, buildSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';
 import { permissions, ruleTree } from '../../src/schema/permissions';
 import { applyMiddleware } from 'graphql-middleware';
@@ -48,5 +48,35 @@ describe('permission rules', () => {
         },
       ],
     });
+  });
+
+  it('deny a field without a rule on a type whose other fields are allowed', async () => {
+    const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
+    const server = new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
+    const response = await server.executeOperation(
+      { query: '{ hello { username internalNote } }' },
+      { contextValue: { principal: principals.v2User } },
+    );
+    expect(response.body.kind === 'single' && response.body.singleResult).toEqual({
+      data: { hello: { username: 'x', internalNote: null } },
+      errors: [
+        {
+          message: 'Not authorised',
+          locations: [{ line: 1, column: 20 }],
+          path: ['hello', 'internalNote'],
+          extensions: { code: 'FORBIDDEN', reason: 'no_rule' },
+        },
+      ],
+    });
+  });
+
+  it('leave fields whose rule is allow unwrapped, so they resolve synchronously', () => {
+    const user = buildSchema(policy).getType('User') as GraphQLObjectType;
+    const hello = (buildSchema(policy).getType('Query') as GraphQLObjectType).getFields()['hello']!;
+    const username = user.getFields()['username']!.resolve!({ username: 'ada' }, {}, {}, {} as never);
+    expect(username).toBe('ada');
+    const guarded = hello.resolve!(undefined, {}, { principal: null }, {} as never);
+    expect(guarded).toBeInstanceOf(Promise);
+    return expect(guarded).resolves.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
   });
 });

@@ -20,7 +20,10 @@ const USER_FIELDS = [
 export function makeExecutableSchema(): GraphQLSchema {
   const user = new GraphQLObjectType({
     name: 'User',
-    fields: Object.fromEntries(USER_FIELDS.map((name) => [name, { type: GraphQLString }])),
+    fields: {
+      ...Object.fromEntries(USER_FIELDS.map((name) => [name, { type: GraphQLString }])),
+      internalNote: { type: GraphQLString, resolve: () => 'not for callers' },
+    },
   });
   return new GraphQLSchema({
     query: new GraphQLObjectType({
