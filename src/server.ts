@@ -185,17 +185,20 @@ export async function createServer({
     logger.error({ event: 'unhandled_error', requestId: request.id, err: error }, 'Unhandled error');
     return reply.code(500).send(errorBody(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error'));
   });
+  const allowedOrigins: readonly (string | RegExp)[] = production
+    ? config.corsOrigins
+    : [...config.corsOrigins, ...DEV_ORIGINS];
   await app.register(fastifyCors, {
-    origin: production ? [...config.corsOrigins] : [...config.corsOrigins, ...DEV_ORIGINS],
-    methods: ['GET', 'POST'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'apollo-require-preflight',
-      'x-apollo-operation-name',
-      'x-request-id',
-    ],
-    exposedHeaders: ['www-authenticate', 'retry-after', 'x-request-id'],
+    // Only an allowed Origin gets CORS headers: callers without one (servers, curl) and foreign pages get none.
+    origin: (origin, callback) =>
+      callback(
+        null,
+        origin !== undefined &&
+          allowedOrigins.some((allowed) => (typeof allowed === 'string' ? allowed === origin : allowed.test(origin))),
+      ),
+    methods: 'GET, POST',
+    allowedHeaders: 'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id',
+    exposedHeaders: 'www-authenticate, retry-after, x-request-id',
     maxAge: 600,
   });
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -168,6 +168,53 @@ describe('CORS origins by mode', () => {
   });
 });
 
+describe('CORS headers', () => {
+  const corsHeaders = (response: Response) =>
+    [...response.headers.keys()].filter((name) => name.startsWith('access-control-')).sort();
+
+  it('are absent for callers that send no Origin and for origins that are not allowed', async () => {
+    const plain = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ hello { username } }' }),
+    });
+    expect(plain.status).toBe(200);
+    expect(corsHeaders(plain)).toEqual([]);
+    expect(plain.headers.get('vary')).toBe('Origin');
+    const foreign = await fetch(`${api.url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(foreign.status).toBe(404);
+    expect(corsHeaders(foreign)).toEqual([]);
+  });
+
+  it('allow an allowed origin to read the answer and the auth headers, and to preflight', async () => {
+    const origin = 'http://localhost:3000';
+    const simple = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json', authorization: 'Bearer x' },
+      body: JSON.stringify({ query: '{ hello { username } }' }),
+    });
+    expect(simple.status).toBe(401);
+    expect(simple.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(simple.headers.get('access-control-expose-headers')).toBe('www-authenticate, retry-after, x-request-id');
+    const preflight = await fetch(`${api.url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(Object.fromEntries([...preflight.headers].filter(([name]) => name.startsWith('access-control-')))).toEqual({
+      'access-control-allow-origin': origin,
+      'access-control-allow-methods': 'GET, POST',
+      'access-control-allow-headers':
+        'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id',
+      'access-control-expose-headers': 'www-authenticate, retry-after, x-request-id',
+      'access-control-max-age': '600',
+    });
+  });
+});
+
 describe('production mode', () => {
   let prod: TestServer;
   beforeAll(async () => {
