@@ -37,7 +37,8 @@ export class VerifiedTokenCache {
     private readonly ttlMs: number,
   ) {
     this.entries = new LRUCache({ max: maxEntries });
-    this.seen = new Uint32Array(2 ** Math.ceil(Math.log2(maxEntries)));
+    // Four slots per entry keep a first sighting from being overwritten before the token comes back.
+    this.seen = new Uint32Array(2 ** Math.ceil(Math.log2(4 * maxEntries)));
   }
 
   /** A hex SHA-256 of the token; its first 16 digits also place and name the token in the table of sightings. */
