@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
+import type { GraphQLError } from 'graphql';
 import type { AuthError } from './auth';
 import { ErrorCode } from './errors';
 import type { Logger } from './logger';
@@ -42,43 +42,33 @@ export function createAudit(logger: Logger, metrics: Metrics, logPii: boolean) {
     },
 
     /** Refusals by the permission rules, and unexpected errors, seen during execution. */
-    plugin(): ApolloServerPlugin<Context> {
-      // One listener object for every request: it keeps no per-request state.
-      const listener: GraphQLRequestListener<Context> = {
-        async didEncounterErrors({ errors, contextValue }) {
-          const { principal, requestId, clientAddress } = contextValue;
-          for (const error of errors) {
-            const code = error.extensions['code'];
-            if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.FORBIDDEN) {
-              const reason = String(error.extensions['reason'] ?? code);
-              metrics.authFailures.inc({ reason });
-              logger.warn(
-                {
-                  event: code === ErrorCode.FORBIDDEN ? 'authorization_failed' : 'auth_failed',
-                  reason,
-                  requestId,
-                  clientAddress,
-                  path: error.path?.join('.'),
-                  ...(principal && {
-                    kind: principal.kind,
-                    tenantId: principal.tenantId,
-                    appId: principal.appId,
-                    objectId: principal.objectId,
-                    ...(logPii && { username: principal.username, name: principal.name }),
-                  }),
-                },
-                code === ErrorCode.FORBIDDEN ? 'Permission denied' : 'Authentication required',
-              );
-            } else if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
-              logger.error(
-                { event: 'internal_error', requestId, err: error.originalError ?? error },
-                'Unexpected error',
-              );
-            }
-          }
-        },
-      };
-      return { requestDidStart: async () => listener };
+    executionErrors(errors: readonly GraphQLError[], { principal, requestId, clientAddress }: Context): void {
+      for (const error of errors) {
+        const code = error.extensions['code'];
+        if (code === ErrorCode.UNAUTHENTICATED || code === ErrorCode.FORBIDDEN) {
+          const reason = String(error.extensions['reason'] ?? code);
+          metrics.authFailures.inc({ reason });
+          logger.warn(
+            {
+              event: code === ErrorCode.FORBIDDEN ? 'authorization_failed' : 'auth_failed',
+              reason,
+              requestId,
+              clientAddress,
+              path: error.path?.join('.'),
+              ...(principal && {
+                kind: principal.kind,
+                tenantId: principal.tenantId,
+                appId: principal.appId,
+                objectId: principal.objectId,
+                ...(logPii && { username: principal.username, name: principal.name }),
+              }),
+            },
+            code === ErrorCode.FORBIDDEN ? 'Permission denied' : 'Authentication required',
+          );
+        } else if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+          logger.error({ event: 'internal_error', requestId, err: error.originalError ?? error }, 'Unexpected error');
+        }
+      }
     },
   };
 }

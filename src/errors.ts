@@ -95,11 +95,20 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
 
 /**
  * Sets 401 or 403 when an operation produced no data only because the caller was not authenticated or not
- * permitted (partial data stays 200), and stamps masked internal errors with the request id.
+ * permitted (partial data stays 200), and stamps masked internal errors with the request id. `onErrors` sees the
+ * unformatted errors of every operation that had any (for the security log): one plugin rather than two, since
+ * Apollo calls every request listener at every stage of every request.
  */
-export function errorResponsePlugin<TContext extends { requestId?: string }>(): ApolloServerPlugin<TContext> {
+export function errorResponsePlugin<TContext extends { requestId?: string }>(
+  onErrors?: (errors: readonly GraphQLError[], context: TContext) => void,
+): ApolloServerPlugin<TContext> {
   // One listener object for every request: it keeps no per-request state.
   const listener: GraphQLRequestListener<TContext> = {
+    ...(onErrors && {
+      async didEncounterErrors({ errors, contextValue }) {
+        onErrors(errors, contextValue);
+      },
+    }),
     async willSendResponse({ response, contextValue }) {
       if (response.body.kind !== 'single') return;
       const { data, errors } = response.body.singleResult;

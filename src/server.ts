@@ -108,8 +108,7 @@ export async function createServer({
     plugins: [
       ...armor.plugins,
       fastifyApolloDrainPlugin(app),
-      errorResponsePlugin<Context>(),
-      audit.plugin(),
+      errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({
@@ -159,7 +158,7 @@ export async function createServer({
       {
         requestId: request.id,
         method: request.method,
-        path: request.routeOptions.url ?? request.url.split('?')[0],
+        path: pathOf(request.url),
         clientAddress: request.ip,
         status,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
@@ -250,4 +249,10 @@ function callerKey(principal: Principal): string {
   return principal.kind === 'app'
     ? `app:${principal.tenantId}:${principal.appId ?? principal.objectId}`
     : `user:${principal.tenantId}:${principal.objectId}`;
+}
+
+/** The path without the query string, which may hold GraphQL variables. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }

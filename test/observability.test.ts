@@ -43,6 +43,18 @@ describe('request log', () => {
     ]);
   });
 
+  it('logs the path of a GET without its query string, which carries the operation and its variables', async () => {
+    const query = encodeURIComponent('{ hello { username } }');
+    const variables = encodeURIComponent(JSON.stringify({ note: 'private-note-42' }));
+    const response = await fetch(`${api.url}/graphql?query=${query}&variables=${variables}`, {
+      headers: { 'x-request-id': 'get-456', 'apollo-require-preflight': 'true' },
+    });
+    expect(response.status).toBe(401);
+    const lines = api.logs.filter((line) => line['msg'] === 'request completed' && line['requestId'] === 'get-456');
+    expect(lines).toMatchObject([{ method: 'GET', path: '/graphql', status: 401 }]);
+    expect(api.rawLogs()).not.toContain('private-note-42');
+  });
+
   it('replaces a request id that could forge log content with a fresh one', async () => {
     const response = await post({ 'x-request-id': 'evil "id" {"level":60}' });
     expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
