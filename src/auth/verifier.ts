@@ -103,18 +103,12 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   /** `exp` is required, `nbf` and `iat` optional; all are NumericDates, and `exp`/`nbf` get the clock skew. */
   function checkLifetime(claims: Claims, now: number): void {
     const { exp, nbf, iat } = claims;
-    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw authError('missing_claims', "'exp' is missing");
-    for (const [name, value] of [
-      ['nbf', nbf],
-      ['iat', iat],
-    ] as const) {
-      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
-        throw authError('missing_claims', `'${name}' is not a number`);
-      }
-    }
+    if (!isNumericDate(exp)) throw authError('missing_claims', "'exp' is missing or not a number");
+    if (nbf !== undefined && !isNumericDate(nbf)) throw authError('missing_claims', "'nbf' is not a number");
+    if (iat !== undefined && !isNumericDate(iat)) throw authError('missing_claims', "'iat' is not a number");
     const seconds = now / 1000;
     if (exp + config.clockSkewSeconds <= seconds) throw authError('expired');
-    if (typeof nbf === 'number' && nbf - config.clockSkewSeconds > seconds) throw authError('not_yet_valid');
+    if (nbf !== undefined && nbf - config.clockSkewSeconds > seconds) throw authError('not_yet_valid');
   }
 
   function checkClaims(claims: Claims, key: ResolvedKey, version: TokenVersion): void {
@@ -228,12 +222,26 @@ function isGraphAudience(aud: unknown): boolean {
 
 /** The version a token claims, checked against the form of its issuer and the B2C hosts. */
 function tokenVersion(claims: Claims): TokenVersion {
-  if (typeof claims.iss !== 'string' || !URL.canParse(claims.iss))
-    throw authError('malformed_token', "'iss' is not a URL");
-  if (B2C_HOST.test(new URL(claims.iss).hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
+  const iss = claims.iss;
+  const issuer = typeof iss === 'string' ? parseUrl(iss) : undefined;
+  if (typeof iss !== 'string' || !issuer) throw authError('malformed_token', "'iss' is not a URL");
+  if (B2C_HOST.test(issuer.hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
   const ver = claims['ver'];
   if (ver !== '1.0' && ver !== '2.0') throw authError('malformed_token', "'ver' is not 1.0 or 2.0");
-  const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(claims.iss) ? '2.0' : '1.0';
+  const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(iss) ? '2.0' : '1.0';
   if (issuerForm !== ver) throw authError('version_mismatch', `ver ${ver} with a v${issuerForm} issuer`);
   return ver;
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** One parse where `URL.canParse` and `new URL` would be two (`URL.parse` needs Node 22). */
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
 }
