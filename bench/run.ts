@@ -14,7 +14,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '15' },
     /** Each variant is measured this many times, alternating, and the median run is kept: the host is noisy. */
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
