@@ -55,6 +55,35 @@ interface Result {
   errors: number;
 }
 
+/**
+ * Tokens of one length in one off-heap Buffer, made a string only when sent. Held as 150,000 strings (about 165 MB)
+ * they made the load generator's garbage collector, which shares the two cores, cost the servers measurably
+ * (bench/PROFILE.md).
+ */
+class TokenPool {
+  private constructor(
+    private readonly bytes: Buffer,
+    private readonly width: number,
+    readonly length: number,
+  ) {}
+
+  static of(tokens: readonly string[]): TokenPool {
+    const width = tokens[0]?.length ?? 0;
+    if (tokens.some((token) => token.length !== width)) throw new Error('the tokens of a pool must have one length');
+    const bytes = Buffer.alloc(width * tokens.length);
+    tokens.forEach((token, index) => bytes.write(token, index * width, 'latin1'));
+    return new TokenPool(bytes, width, tokens.length);
+  }
+
+  at(index: number): string {
+    return this.bytes.toString('latin1', index * this.width, (index + 1) * this.width);
+  }
+
+  slice(start: number, end = this.length): TokenPool {
+    return new TokenPool(this.bytes.subarray(start * this.width, end * this.width), this.width, end - start);
+  }
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -124,11 +153,7 @@ function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 /** Runs autocannon; every response must be a 200 greeting the expected user. */
-async function drive(
-  url: string,
-  tokens: readonly string[],
-  options: { duration?: number; amount?: number; cycle: boolean },
-) {
+async function drive(url: string, tokens: TokenPool, options: { duration?: number; amount?: number; cycle: boolean }) {
   let next = 0;
   let exhausted = false;
   let bad = 0;
@@ -146,7 +171,7 @@ async function drive(
             if (!options.cycle) exhausted = true;
             next = 0;
           }
-          request.headers = { 'content-type': 'application/json', authorization: `Bearer ${tokens[next]}` };
+          request.headers = { 'content-type': 'application/json', authorization: `Bearer ${tokens.at(next)}` };
           next += 1;
           return request;
         },
@@ -159,7 +184,7 @@ async function drive(
   return { result, bad, exhausted, used: next };
 }
 
-async function mintFresh(idp: IdentityProvider, count: number): Promise<string[]> {
+async function mintFresh(idp: IdentityProvider, count: number): Promise<TokenPool> {
   const template = await idp.mint({ expiresInSeconds: 4 * 3600 });
   const [header, payload] = template
     .split('.')
@@ -180,13 +205,13 @@ async function mintFresh(idp: IdentityProvider, count: number): Promise<string[]
         }),
     ),
   );
-  return batches.flat();
+  return TokenPool.of(batches.flat());
 }
 
-async function measure(variant: Variant, mode: Mode, same: string, fresh: string[]): Promise<Result> {
+async function measure(variant: Variant, mode: Mode, same: TokenPool, fresh: TokenPool): Promise<Result> {
   const { url, child } = await startVariant(variant);
   try {
-    const tokens = mode === 'same' ? [same] : fresh;
+    const tokens = mode === 'same' ? same : fresh;
     // Warm-up and measured run use disjoint fresh tokens, so no measured request can hit a cache.
     const warmupTokens = mode === 'same' ? tokens : tokens.slice(0, Math.floor(tokens.length / 4));
     const measuredTokens = mode === 'same' ? tokens : tokens.slice(warmupTokens.length);
@@ -227,7 +252,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 async function soak(
   variant: Variant,
-  tokens: readonly string[],
+  tokens: TokenPool,
 ): Promise<{ after100k: number; after1m: number; errors: number }> {
   const { url, child } = await startVariant(variant);
   try {
@@ -293,7 +318,7 @@ async function main(): Promise<void> {
   // WEB_CONCURRENCY=2 on this 2-core machine, measured in the same run (same-token mode).
   all.push({ name: 'ours-2-workers', script: oursVariant.script, env: { ...oursVariant.env, WEB_CONCURRENCY: '2' } });
   const variants = all.filter((variant) => args.variants.split(',').includes(variant.name));
-  const same = await idp.mint({ expiresInSeconds: 4 * 3600 });
+  const same = TokenPool.of([await idp.mint({ expiresInSeconds: 4 * 3600 })]);
   console.log(`minting ${FRESH_TOKENS} distinct tokens...`);
   const fresh = await mintFresh(idp, FRESH_TOKENS);
   const results: Result[] = [];
@@ -381,7 +406,7 @@ async function main(): Promise<void> {
     `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
     `Date: ${new Date().toISOString()}`,
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`,
-    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run; ratios are the median of per-round ratios.`,
+    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback, tokens held in one off-heap buffer; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run; ratios are the median of per-round ratios.`,
     '',
     table(results),
     '',
