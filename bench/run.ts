@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
+import { middle } from './middle';
 
 const { values: args } = parseArgs({
   options: {
@@ -267,16 +268,11 @@ async function soak(
   }
 }
 
-function middle(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
 /** The run with the median requests/s; errors of every run count. */
 function median(runs: Result[]): Result {
   const sorted = [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
-  const middle = sorted[Math.floor(sorted.length / 2)] as Result;
-  return { ...middle, errors: runs.reduce((sum, run) => sum + run.errors, 0) };
+  const chosen = sorted[Math.floor(sorted.length / 2)] as Result;
+  return { ...chosen, errors: runs.reduce((sum, run) => sum + run.errors, 0) };
 }
 
 function table(results: Result[]): string {

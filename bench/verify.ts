@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { createTokenVerifier } from '../src/auth';
 import { startIdentityProvider } from '../src/dev/identity-provider';
+import { middle } from './middle';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,10 +25,6 @@ async function cpuMicrosPerCall(check: Check, tokens: readonly string[]): Promis
   for (const token of tokens) await check(token);
   const used = cpuUsage(before);
   return (used.user + used.system) / tokens.length;
-}
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 }
 
 async function main(): Promise<void> {
@@ -67,11 +64,11 @@ async function main(): Promise<void> {
     }
     uncached.stop();
     cached.stop();
-    const joseMicros = median(samples.get('jose jwtVerify (fresh tokens)') as number[]);
+    const joseMicros = middle(samples.get('jose jwtVerify (fresh tokens)') as number[]);
     console.log(`CPU per verification, median of ${ROUNDS} rounds of ${TOKENS} tokens (Node ${process.version})`);
     console.log('| check | CPU µs | jose / this |\n|---|---|---|');
     for (const [name, values] of samples) {
-      const micros = median(values);
+      const micros = middle(values);
       console.log(`| ${name} | ${micros.toFixed(1)} | ${(joseMicros / micros).toFixed(2)} |`);
     }
   } finally {
