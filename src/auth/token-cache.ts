@@ -24,7 +24,8 @@ export interface TokenCacheStats {
  * A token is admitted on its second successful verification only. Tokens seen once (every token, when callers
  * fetch one per request) would otherwise be inserted, survive the young generation and be evicted later, which
  * costs more than it saves (bench/PROFILE.md). The first sighting is noted in a fixed table of hash fingerprints
- * that allocates nothing; a collision in it only admits a token early.
+ * that allocates nothing. A collision there can only delay a token's admission (its sighting was overwritten) or,
+ * with equal 32-bit fingerprints, hasten it; what is cached is still only a verified result.
  */
 export class VerifiedTokenCache {
   private readonly entries: LRUCache<string, Entry>;
