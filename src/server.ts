@@ -2,7 +2,10 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
@@ -109,6 +112,9 @@ export async function createServer({
       ...armor.plugins,
       fastifyApolloDrainPlugin(app),
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
+      // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
+      // its answers are per caller: every response says `no-store` (onRequest hook below).
+      ApolloServerPluginCacheControlDisabled(),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({
@@ -148,6 +154,7 @@ export async function createServer({
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    reply.header('cache-control', 'no-store');
     done();
   });
   // One line and one histogram sample per request; only method and path, never headers.

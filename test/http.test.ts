@@ -30,6 +30,7 @@ describe('POST /graphql with a valid token', () => {
     const reply = await api.queryWithToken(await idp.mint(), HelloDocument);
     expect(reply.status).toBe(200);
     expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(reply.headers.get('cache-control')).toBe('no-store');
     expect(reply.body).toEqual({
       data: {
         hello: {
@@ -69,6 +70,7 @@ describe('POST /graphql refused', () => {
     const reply = await api.queryWithoutToken(HelloDocument);
     expect(reply.status).toBe(401);
     expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+    expect(reply.headers.get('cache-control')).toBe('no-store');
     expect(reply.body).toEqual({
       data: null,
       errors: [
