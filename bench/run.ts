@@ -143,6 +143,16 @@ function processTree(pid: number): number[] {
   return [pid, ...children.flatMap(processTree)];
 }
 
+/**
+ * RSS once the burst's garbage has been collected: right after 64 connections stop, V8 may still be marking
+ * concurrently, and on a busy host its helper threads lag, so a reading taken then measures how far collection
+ * trailed the load rather than what the server keeps.
+ */
+async function settledRss(pid: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return memoryOf(pid, 'VmRSS');
+}
+
 /** Memory of the process and its workers, in MB. */
 function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return processTree(pid).reduce((sum, member) => {
@@ -258,9 +268,9 @@ async function soak(
   const { url, child } = await startVariant(variant);
   try {
     const first = await drive(url, tokens, { amount: Math.round(SOAK / 10), cycle: true });
-    const after100k = memoryOf(child.pid as number, 'VmRSS');
+    const after100k = await settledRss(child.pid as number);
     const rest = await drive(url, tokens, { amount: SOAK - Math.round(SOAK / 10), cycle: true });
-    const after1m = memoryOf(child.pid as number, 'VmRSS');
+    const after1m = await settledRss(child.pid as number);
     const errors = [first, rest].reduce((sum, run) => sum + run.bad + run.result.errors + run.result.non2xx, 0);
     return { after100k, after1m, errors };
   } finally {
