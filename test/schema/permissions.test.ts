@@ -11,6 +11,13 @@ import { principals } from '../helpers/principals';
 
 const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: ['Hello.Read.All'] };
 
+/** Runs a query against the small schema behind the served permissions, as a user with the required scope. */
+function askAsUser(query: string) {
+  const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
+  const server = new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
+  return server.executeOperation({ query }, { contextValue: { principal: principals.v2User } });
+}
+
 describe('permission rules', () => {
   it('name every field of the schema explicitly, so none is left to the fallback', () => {
     const schema = buildBareSchema();
@@ -30,12 +37,7 @@ describe('permission rules', () => {
   });
 
   it('deny a field that has no rule, with FORBIDDEN', async () => {
-    const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
-    const server = new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
-    const response = await server.executeOperation(
-      { query: '{ secret }' },
-      { contextValue: { principal: principals.v2User } },
-    );
+    const response = await askAsUser('{ secret }');
     expect(response.http.status).toBe(403);
     expect(response.body.kind === 'single' && response.body.singleResult).toEqual({
       data: null,
@@ -51,12 +53,7 @@ describe('permission rules', () => {
   });
 
   it('deny a field without a rule on a type whose other fields are allowed', async () => {
-    const schema = applyMiddleware(makeExecutableSchema(), permissions(policy));
-    const server = new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
-    const response = await server.executeOperation(
-      { query: '{ hello { username internalNote } }' },
-      { contextValue: { principal: principals.v2User } },
-    );
+    const response = await askAsUser('{ hello { username internalNote } }');
     expect(response.body.kind === 'single' && response.body.singleResult).toEqual({
       data: { hello: { username: 'x', internalNote: null } },
       errors: [
