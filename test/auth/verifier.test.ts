@@ -404,6 +404,7 @@ describe('refused tokens', () => {
     ['a header that is not JSON', 'bm90IGpzb24.e30.sig'],
     ['a payload that is not JSON', `${Buffer.from('{"alg":"RS256","kid":"k"}').toString('base64url')}.bm90IGpzb24.sig`],
     ['an iss that is not a URL', forge({ alg: 'RS256', kid: 'k' }, { iss: 'nope', ver: '2.0' }, 'sig')],
+    ['an iss that is not a string', forge({ alg: 'RS256', kid: 'k' }, { iss: 42, ver: '2.0' }, 'sig')],
     ['a missing ver', forge({ alg: 'RS256', kid: 'k' }, { iss: 'https://login.microsoftonline.com/x/v2.0' }, 'sig')],
   ])('refuses %s as an invalid token format', async (_case, token) => {
     await expectRefusal(
