@@ -1,4 +1,5 @@
 import { verify, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { authError } from './errors';
 
 /** A compact JWS split and decoded once; nothing in it is trusted until `hasValidRs256Signature` says so. */
@@ -9,6 +10,8 @@ export interface CompactJws {
   readonly signingInput: string;
   readonly signature: string;
 }
+
+const verifyOnThreadPool = promisify(verify);
 
 // Strict base64url without padding; Buffer's decoder would silently skip any other character.
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -32,11 +35,18 @@ export function parseCompactJws(token: string): CompactJws {
 }
 
 /**
- * Checks an RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature. node:crypto does this synchronously in about a third
- * of the CPU time of WebCrypto's `subtle.verify`, which jose 6 uses (measured in bench/PROFILE.md).
+ * Checks an RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature. The RSA arithmetic is most of what a fresh token
+ * costs, so it runs on libuv's thread pool (node:crypto's callback form) while the event loop serves other requests;
+ * a single process then puts a second core to work. WebCrypto, which jose 6 would use, does the same through more
+ * layers and more CPU per check (bench/PROFILE.md).
  */
-export function hasValidRs256Signature(jws: CompactJws, key: KeyObject): boolean {
-  return verify('sha256', Buffer.from(jws.signingInput, 'latin1'), key, Buffer.from(jws.signature, 'base64url'));
+export function hasValidRs256Signature(jws: CompactJws, key: KeyObject): Promise<boolean> {
+  return verifyOnThreadPool(
+    'sha256',
+    Buffer.from(jws.signingInput, 'latin1'),
+    key,
+    Buffer.from(jws.signature, 'base64url'),
+  );
 }
 
 function decodeObject(part: string, name: string): Record<string, unknown> {

@@ -76,7 +76,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const key = await source.resolve(kid);
     // A published key that cannot be used is the provider's fault: it surfaces as an internal error.
     if (key.publicKey instanceof Error) throw key.publicKey;
-    if (!hasValidRs256Signature(jws, key.publicKey)) throw authError('bad_signature');
+    if (!(await hasValidRs256Signature(jws, key.publicKey))) throw authError('bad_signature');
 
     // Read the clock after the key lookup, which may have waited for a fetch.
     const now = config.now();
