@@ -13,9 +13,9 @@ import { middle } from './middle';
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '15' },
+    duration: { type: 'string', default: '10' },
     /** Each variant is measured this many times, alternating, and the median run is kept: the host is noisy. */
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
@@ -304,10 +304,9 @@ async function main(): Promise<void> {
     AZURE_CLIENT_ID: idp.clientId,
     AZURE_AUTHORITY_HOST: idp.url,
   };
+  // In the order of a round (see below): ours between the baseline and the naive variant.
   const all: Variant[] = [
     { name: 'baseline', script: 'dist-bench/bench/baseline-server.js', env: {} },
-    { name: 'baseline-express', script: 'dist-bench/bench/baseline-express-server.js', env: {} },
-    { name: 'naive', script: 'dist-bench/bench/naive-server.js', env: shared },
     {
       name: 'ours',
       script: 'dist/main.js',
@@ -321,6 +320,8 @@ async function main(): Promise<void> {
     },
   ];
   const oursVariant = all.find((variant) => variant.name === 'ours') as Variant;
+  all.push({ name: 'naive', script: 'dist-bench/bench/naive-server.js', env: shared });
+  all.push({ name: 'baseline-express', script: 'dist-bench/bench/baseline-express-server.js', env: {} });
   // WEB_CONCURRENCY=2 on this 2-core machine, measured in the same run (same-token mode).
   all.push({ name: 'ours-2-workers', script: oursVariant.script, env: { ...oursVariant.env, WEB_CONCURRENCY: '2' } });
   const variants = all.filter((variant) => args.variants.split(',').includes(variant.name));
@@ -338,7 +339,10 @@ async function main(): Promise<void> {
       (variant) => mode === 'same' || !['baseline-express', 'ours-2-workers'].includes(variant.name),
     );
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const variant of inMode) {
+      // Ours next to the baseline and to the naive variant, the order reversed every round: the host's speed drifts
+      // within minutes, and neighbours in time see the most similar host.
+      const order = round % 2 === 0 ? inMode : [...inMode].reverse();
+      for (const variant of order) {
         const result = await measure(variant, mode, same, fresh);
         console.log(JSON.stringify(result));
         runs.set(variant.name, [...(runs.get(variant.name) ?? []), result]);
@@ -412,7 +416,7 @@ async function main(): Promise<void> {
     `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
     `Date: ${new Date().toISOString()}`,
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`,
-    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback, tokens held in one off-heap buffer; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others; the table shows the median run; ratios are the median of per-round ratios.`,
+    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback, tokens held in one off-heap buffer; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others (ours next to the baseline, the order reversed every round); the table shows the median run; ratios are the median of per-round ratios.`,
     '',
     table(results),
     '',
