@@ -1,7 +1,7 @@
 // `npm run bench:verify`: CPU per token verification in one process, ours against jose's jwtVerify (what the naive
 // variant does), with real RS256 tokens from the local identity provider. Complements the HTTP benchmark, whose
 // figures include Apollo, Fastify and the sockets.
-import { cpuUsage } from 'node:process';
+import { cpuUsage, hrtime } from 'node:process';
 import { parseArgs } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { createTokenVerifier } from '../src/auth';
@@ -12,19 +12,33 @@ const { values: args } = parseArgs({
   options: {
     tokens: { type: 'string', default: '5000' },
     rounds: { type: 'string', default: '5' },
+    /** Verifications in flight, as under load; 1 awaits them one by one. */
+    concurrency: { type: 'string', default: '32' },
   },
 });
 const TOKENS = Number(args.tokens);
 const ROUNDS = Number(args.rounds);
+const CONCURRENCY = Number(args.concurrency);
 
 type Check = (token: string) => Promise<unknown>;
+interface Cost {
+  /** CPU of every thread of the process (the event loop and the thread pool), per verification. */
+  cpu: number;
+  /** Elapsed time per verification: the throughput at this concurrency. */
+  wall: number;
+}
 
-/** CPU µs per call over every token, awaited one by one. */
-async function cpuMicrosPerCall(check: Check, tokens: readonly string[]): Promise<number> {
+async function costPerCall(check: Check, tokens: readonly string[]): Promise<Cost> {
   const before = cpuUsage();
-  for (const token of tokens) await check(token);
+  const start = hrtime.bigint();
+  let next = 0;
+  const lane = async () => {
+    while (next < tokens.length) await check(tokens[next++] as string);
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
   const used = cpuUsage(before);
-  return (used.user + used.system) / tokens.length;
+  const wallMicros = Number(hrtime.bigint() - start) / 1000;
+  return { cpu: (used.user + used.system) / tokens.length, wall: wallMicros / tokens.length };
 }
 
 async function main(): Promise<void> {
@@ -54,22 +68,25 @@ async function main(): Promise<void> {
       'ours, cache on (fresh tokens)': [(token) => cached.verify(token), []],
       'ours, cache on (same token)': [(token) => cached.verify(token), tokens.map(() => same)],
     };
-    const samples = new Map<string, number[]>(Object.keys(checks).map((name) => [name, []]));
+    const samples = new Map<string, Cost[]>(Object.keys(checks).map((name) => [name, []]));
     // Round 0 warms the JIT and the caches; alternate the checks so host noise hits them alike.
     for (; round <= ROUNDS; round += 1) {
       for (const [name, [check, input]] of Object.entries(checks)) {
-        const micros = await cpuMicrosPerCall(check, input.length > 0 ? input : unseenThisRound());
-        if (round > 0) samples.get(name)?.push(micros);
+        const cost = await costPerCall(check, input.length > 0 ? input : unseenThisRound());
+        if (round > 0) samples.get(name)?.push(cost);
       }
     }
     uncached.stop();
     cached.stop();
-    const joseMicros = middle(samples.get('jose jwtVerify (fresh tokens)') as number[]);
-    console.log(`CPU per verification, median of ${ROUNDS} rounds of ${TOKENS} tokens (Node ${process.version})`);
-    console.log('| check | CPU µs | jose / this |\n|---|---|---|');
-    for (const [name, values] of samples) {
-      const micros = middle(values);
-      console.log(`| ${name} | ${micros.toFixed(1)} | ${(joseMicros / micros).toFixed(2)} |`);
+    const joseCpu = middle((samples.get('jose jwtVerify (fresh tokens)') as Cost[]).map((cost) => cost.cpu));
+    console.log(
+      `Per verification, median of ${ROUNDS} rounds of ${TOKENS} tokens, ${CONCURRENCY} in flight (Node ${process.version})`,
+    );
+    console.log('| check | CPU µs (all threads) | elapsed µs | jose / this (CPU) |\n|---|---|---|---|');
+    for (const [name, costs] of samples) {
+      const cpu = middle(costs.map((cost) => cost.cpu));
+      const wall = middle(costs.map((cost) => cost.wall));
+      console.log(`| ${name} | ${cpu.toFixed(1)} | ${wall.toFixed(1)} | ${(joseCpu / cpu).toFixed(2)} |`);
     }
   } finally {
     await idp.close();
