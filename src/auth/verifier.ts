@@ -78,7 +78,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     if (key.publicKey instanceof Error) throw key.publicKey;
     if (!(await hasValidRs256Signature(jws, key.publicKey))) throw authError('bad_signature');
 
-    // Read the clock after the key lookup, which may have waited for a fetch.
+    // Read the clock after the key lookup and the signature check, which may have waited (a fetch, the thread pool).
     const now = config.now();
     checkLifetime(claims, now);
     try {
