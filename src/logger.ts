@@ -7,11 +7,23 @@ export type { Logger };
 const WRITE_BYTES = 4096;
 const FLUSH_INTERVAL_MS = 1000;
 
-/** Asynchronous stdout; pino flushes it on exit, and `logger.flush()` does before an explicit `process.exit`. */
-function bufferedStdout(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: false, minLength: WRITE_BYTES });
+/**
+ * Asynchronous stdout; pino flushes it on exit, and `logger.flush()` does before an explicit `process.exit`.
+ *
+ * sonic-boom's text mode keeps pending lines in one string grown by concatenation and measures its byte length on
+ * every write, so each line copies everything still pending (more under load, while a write is on the thread pool),
+ * and encodes each batch twice. Its buffer mode keeps a list of the lines' bytes and joins them once per write: each
+ * line is encoded once, here (bench/PROFILE.md).
+ */
+function bufferedStdout(): DestinationStream & { flush(callback?: (error?: Error) => void): void } {
+  const stream = pino.destination({ dest: 1, sync: false, minLength: WRITE_BYTES, contentMode: 'buffer' });
   setInterval(() => stream.flush(), FLUSH_INTERVAL_MS).unref();
-  return stream;
+  // sonic-boom's typings describe only its text mode.
+  const writeBytes = stream.write.bind(stream) as unknown as (bytes: Buffer) => boolean;
+  return {
+    write: (line: string) => writeBytes(Buffer.from(line)),
+    flush: (callback) => stream.flush(callback),
+  };
 }
 
 /**
