@@ -1,6 +1,6 @@
 // `npm run bench`: drives the authenticated `hello` over loopback with autocannon against the production server,
 // a bare Apollo baseline and a naive jose variant, in the same run, and writes bench/RESULTS.md.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
@@ -25,6 +25,11 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     /** Write a CPU profile of each server to reports/ (node --cpu-prof). */
     profile: { type: 'boolean', default: false },
+    /**
+     * Servers on CPU 1, this process and its load on CPU 0 (Linux, taskset). Steadier rounds for comparing
+     * same-token builds; not the benchmark, since it also takes the thread pool's second core from fresh tokens.
+     */
+    pin: { type: 'boolean', default: false },
   },
 });
 const DURATION = Number(args.duration);
@@ -103,7 +108,9 @@ async function startVariant(variant: Variant): Promise<{ url: string; child: Chi
         `--cpu-prof-name=${variant.name}-${port}.cpuprofile`,
       ]
     : [];
-  const child = spawn(process.execPath, [...profiling, join(root, variant.script)], {
+  const command = [process.execPath, ...profiling, join(root, variant.script)];
+  const [file, ...rest] = args.pin ? ['taskset', '-c', '1', ...command] : command;
+  const child = spawn(file as string, rest, {
     env: { PATH: process.env['PATH'] ?? '', PORT: String(port), HOST: '127.0.0.1', ...variant.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -297,6 +304,7 @@ function table(results: Result[]): string {
 }
 
 async function main(): Promise<void> {
+  if (args.pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
   const idp = await startIdentityProvider();
   const shared = {
     AZURE_TENANT_ID: idp.tenantId,
