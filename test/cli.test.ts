@@ -147,6 +147,8 @@ describe('WEB_CONCURRENCY', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(lines.filter((line) => line['event'] === 'stopped')).toHaveLength(2);
+      // Through the real stdout destination: every request's line, flushed by the time the workers exit.
+      expect(lines.filter((line) => line['msg'] === 'request completed' && line['status'] === 200)).toHaveLength(4);
       expect(lines.some((line) => line['event'] === 'worker_exited')).toBe(false);
     } finally {
       child.kill('SIGKILL');
