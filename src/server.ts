@@ -11,6 +11,7 @@ import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastif
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import { createAccessLog } from './access-log';
 import { createAudit } from './audit';
 import { AuthError, createTokenVerifier, extractBearerToken, type Principal, type TokenVerifier } from './auth';
 import type { Config } from './config';
@@ -75,6 +76,7 @@ export async function createServer({
   metrics.observeVerifier(verifier);
   const audit = createAudit(logger, metrics, config.logPii);
   const limits = createRateLimits(config.rateLimits, logger);
+  const accessLog = createAccessLog(logger, metrics.requestDuration);
 
   // Fastify's own request logging writes two lines per request; the onResponse hook below writes one.
   const app = Fastify({
@@ -157,21 +159,15 @@ export async function createServer({
     reply.header('cache-control', 'no-store');
     done();
   });
-  // One line and one histogram sample per request; only method and path, never headers.
   app.addHook('onResponse', (request, reply, done) => {
-    const status = reply.statusCode;
-    metrics.requestDuration.observe({ status }, reply.elapsedTime / 1000);
-    logger.info(
-      {
-        requestId: request.id,
-        method: request.method,
-        path: pathOf(request.url),
-        clientAddress: request.ip,
-        status,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      },
-      'request completed',
-    );
+    accessLog.record({
+      requestId: request.id,
+      method: request.method,
+      path: pathOf(request.url),
+      clientAddress: request.ip,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    });
     done();
   });
 
@@ -230,6 +226,7 @@ export async function createServer({
     async stop() {
       verifier.stop();
       await app.close();
+      accessLog.flush();
       await limits.close();
     },
   };
