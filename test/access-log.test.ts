@@ -8,10 +8,11 @@ function setup() {
   const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) });
   const metrics = createMetrics();
   const accessLog = createAccessLog(logger, metrics.requestDuration);
-  const samples = async (status: number) =>
-    (await metrics.registry.getSingleMetric('http_request_duration_seconds')?.get())?.values.find(
-      (value) => value.metricName === 'http_request_duration_seconds_count' && value.labels['status'] === status,
-    )?.value ?? 0;
+  const samples = async (status: number) => {
+    const text = await metrics.registry.getSingleMetricAsString('http_request_duration_seconds');
+    const count = new RegExp(`^http_request_duration_seconds_count\\{status="${status}"\\} (\\d+)$`, 'm').exec(text);
+    return Number(count?.[1] ?? 0);
+  };
   return { lines, accessLog, samples };
 }
 
