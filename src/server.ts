@@ -78,7 +78,7 @@ export async function createServer({
   const limits = createRateLimits(config.rateLimits, logger);
   const accessLog = createAccessLog(logger, metrics.requestDuration);
 
-  // Fastify's own request logging writes two lines per request; the onResponse hook below writes one.
+  // Fastify's own request logging writes two lines per request; the access log (onResponse hook below) writes one.
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
