@@ -1,6 +1,6 @@
-import { verify, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import type { KeyObject } from 'node:crypto';
 import { authError } from './errors';
+import { signatureThread } from './signature-thread';
 
 /** A compact JWS split and decoded once; nothing in it is trusted until `hasValidRs256Signature` says so. */
 export interface CompactJws {
@@ -10,8 +10,6 @@ export interface CompactJws {
   readonly signingInput: string;
   readonly signature: string;
 }
-
-const verifyOnThreadPool = promisify(verify);
 
 // Strict base64url without padding; Buffer's decoder would silently skip any other character.
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -36,17 +34,12 @@ export function parseCompactJws(token: string): CompactJws {
 
 /**
  * Checks an RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature. The RSA arithmetic is most of what a fresh token
- * costs, so it runs on libuv's thread pool (node:crypto's callback form) while the event loop serves other requests;
- * a single process then puts a second core to work. WebCrypto, which jose 6 would use, does the same through more
- * layers and more CPU per check (bench/PROFILE.md).
+ * costs, so it runs on a thread of its own, in batches, while the event loop serves other requests (see
+ * `SignatureThread`). WebCrypto, which jose 6 would use, hands each check to libuv's pool through more layers and
+ * more CPU per check (bench/PROFILE.md).
  */
 export function hasValidRs256Signature(jws: CompactJws, key: KeyObject): Promise<boolean> {
-  return verifyOnThreadPool(
-    'sha256',
-    Buffer.from(jws.signingInput, 'latin1'),
-    key,
-    Buffer.from(jws.signature, 'base64url'),
-  );
+  return signatureThread.check(jws.signingInput, jws.signature, key);
 }
 
 function decodeObject(part: string, name: string): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { AuthError, authError } from './errors';
 import { hasValidRs256Signature, parseCompactJws } from './jws';
 import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
 import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
+import { signatureThread } from './signature-thread';
 import { SigningKeySource, type ResolvedKey } from './signing-keys';
 import { VerifiedTokenCache, type TokenCacheStats } from './token-cache';
 
@@ -11,7 +12,7 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
   /** True when the signing keys of every accepted token version are loaded. */
   ready(): boolean;
-  /** Loads metadata and keys now and keeps them fresh in the background until stop(). */
+  /** Loads metadata and keys now (and starts the signature-check thread); keeps the keys fresh until stop(). */
   start(): Promise<void>;
   stop(): void;
   /** Age of the oldest key set in seconds, or null when some keys were never obtained. */
@@ -159,6 +160,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     async start() {
       if (!stopped) return;
       stopped = false;
+      signatureThread.start();
       await Promise.all([...sources.values()].map((source) => source.refresh()));
       schedule();
     },
