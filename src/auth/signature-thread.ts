@@ -68,8 +68,9 @@ export class SignatureThread {
     return new Promise((resolve, reject) => {
       let batch = this.queued;
       if (!batch) {
-        batch = this.queued = { keys: [], checks: [], waiters: [] };
-        setImmediate(() => this.send(batch as Batch));
+        const opened: Batch = { keys: [], checks: [], waiters: [] };
+        setImmediate(() => this.send(opened));
+        batch = this.queued = opened;
       }
       let keyIndex = batch.keys.indexOf(key);
       if (keyIndex === -1) keyIndex = batch.keys.push(key) - 1;
