@@ -156,7 +156,14 @@ function processTree(pid: number): number[] {
  * stands (garbage waits there for the next full collection, which an idle server may not run for minutes), so the
  * server is then asked for a full collection (bench/collect-on-signal.ts): what is left is what it keeps.
  */
-async function settledRss(child: ChildProcess): Promise<{ asLeft: number; collected: number }> {
+interface RssReading {
+  /** MB, 3 s after the load stopped. */
+  asLeft: number;
+  /** MB, after a full collection that followed. */
+  collected: number;
+}
+
+async function settledRss(child: ChildProcess): Promise<RssReading> {
   const pid = child.pid as number;
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const asLeft = memoryOf(pid, 'VmRSS');
@@ -274,8 +281,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 interface SoakResult {
-  after100k: { asLeft: number; collected: number };
-  after1m: { asLeft: number; collected: number };
+  after100k: RssReading;
+  after1m: RssReading;
   errors: number;
 }
 
