@@ -16,6 +16,11 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     /** Each variant is measured this many times, alternating, and the median run is kept: the host is noisy. */
     rounds: { type: 'string', default: '7' },
+    /**
+     * A round's measured time per variant is cut into this many slices, taken in turn with the other variants' (the
+     * order reversed every slice), so that the host's drift within a round reaches every variant alike.
+     */
+    slices: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '5' },
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
@@ -38,6 +43,7 @@ const CONNECTIONS = Number(args.connections);
 const FRESH_TOKENS = Number(args['fresh-tokens']);
 const SOAK = Number(args['soak-requests']);
 const ROUNDS = Number(args.rounds);
+const SLICES = Number(args.slices);
 const root = join(__dirname, '../..');
 const USERNAME = '"username":"ada@contoso.example"';
 const BODY = JSON.stringify({ query: '{ hello { username employeeId scopes } }' });
@@ -103,9 +109,9 @@ async function startVariant(variant: Variant, nodeFlags: string[] = []): Promise
   // Logs go to /dev/null: they are still produced and serialised, as in production.
   const profiling = args.profile
     ? [
+        // One directory per server: its signature thread writes a profile of its own, under Node's default name.
         '--cpu-prof',
-        `--cpu-prof-dir=${join(root, 'reports/profiles')}`,
-        `--cpu-prof-name=${variant.name}-${port}.cpuprofile`,
+        `--cpu-prof-dir=${join(root, 'reports/profiles', `${variant.name}-${port}`)}`,
       ]
     : [];
   const command = [process.execPath, ...nodeFlags, ...profiling, join(root, variant.script)];
@@ -183,11 +189,15 @@ function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 /** Runs autocannon; every response must be a 200 greeting the expected user. */
-async function drive(url: string, tokens: TokenPool, options: { duration?: number; amount?: number; cycle: boolean }) {
+async function drive(
+  url: string,
+  tokens: TokenPool,
+  options: { duration?: number; amount?: number; cycle: boolean; latencies?: number[] },
+) {
   let next = 0;
   let exhausted = false;
   let bad = 0;
-  const result = await autocannon({
+  const run = autocannon({
     url,
     connections: CONNECTIONS,
     ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? DURATION }),
@@ -210,7 +220,11 @@ async function drive(url: string, tokens: TokenPool, options: { duration?: numbe
         },
       },
     ],
-  });
+  }) as unknown as autocannon.Instance & Promise<autocannon.Result>;
+  // Every response's latency, so that the slices of a round give one distribution.
+  const { latencies } = options;
+  if (latencies) run.on('response', (_client, _status, _bytes, ms: number) => latencies.push(ms));
+  const result = await run;
   return { result, bad, exhausted, used: next };
 }
 
@@ -238,36 +252,60 @@ async function mintFresh(idp: IdentityProvider, count: number): Promise<TokenPoo
   return TokenPool.of(batches.flat());
 }
 
-async function measure(variant: Variant, mode: Mode, same: TokenPool, fresh: TokenPool): Promise<Result> {
-  const { url, child } = await startVariant(variant);
+/**
+ * One round of one mode: every variant gets its own new server process and its warm-up, then the variants take turns
+ * in slices of the measured time. Fresh tokens never repeat within a server (the warm-up has its own).
+ */
+async function measureRound(variants: Variant[], mode: Mode, same: TokenPool, fresh: TokenPool): Promise<Result[]> {
+  const servers: {
+    variant: Variant;
+    url: string;
+    child: ChildProcess;
+    tally: { requests: number; seconds: number; cpu: number; errors: number; used: number; latencies: number[] };
+  }[] = [];
   try {
+    for (const variant of variants) {
+      const tally = { requests: 0, seconds: 0, cpu: 0, errors: 0, used: 0, latencies: [] };
+      servers.push({ variant, ...(await startVariant(variant)), tally });
+    }
     const tokens = mode === 'same' ? same : fresh;
-    // Warm-up and measured run use disjoint fresh tokens, so no measured request can hit a cache.
     const warmupTokens = mode === 'same' ? tokens : tokens.slice(0, Math.floor(tokens.length / 4));
     const measuredTokens = mode === 'same' ? tokens : tokens.slice(warmupTokens.length);
-    await drive(url, warmupTokens, { duration: WARMUP, cycle: true });
-    const cpuBefore = cpuSecondsOf(child.pid as number);
-    const run = await drive(url, measuredTokens, {
-      duration: DURATION,
-      cycle: mode === 'same' || variant.name.startsWith('baseline'),
+    for (const { url } of servers) await drive(url, warmupTokens, { duration: WARMUP, cycle: true });
+    for (let slice = 0; slice < SLICES; slice += 1) {
+      for (const { variant, url, child, tally } of slice % 2 === 0 ? servers : [...servers].reverse()) {
+        const cycle = mode === 'same' || variant.name.startsWith('baseline');
+        const cpuBefore = cpuSecondsOf(child.pid as number);
+        const run = await drive(url, cycle ? measuredTokens : measuredTokens.slice(tally.used), {
+          duration: DURATION / SLICES,
+          cycle,
+          latencies: tally.latencies,
+        });
+        if (run.exhausted) throw new Error(`${variant.name}/${mode}: ran out of fresh tokens; raise --fresh-tokens`);
+        tally.cpu += cpuSecondsOf(child.pid as number) - cpuBefore;
+        tally.requests += run.result.requests.total;
+        tally.seconds += run.result.duration;
+        tally.errors += run.bad + run.result.errors + run.result.timeouts + run.result.non2xx;
+        tally.used += run.used;
+      }
+    }
+    return servers.map(({ variant, child, tally }) => {
+      const sorted = Float64Array.from(tally.latencies).sort();
+      const percentile = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? 0;
+      return {
+        variant: variant.name,
+        mode,
+        requestsPerSecond: tally.requests / tally.seconds,
+        p50: percentile(0.5),
+        p99: percentile(0.99),
+        peakRssMb: memoryOf(child.pid as number, 'VmHWM'),
+        cpuMicrosPerRequest: (tally.cpu * 1e6) / tally.requests,
+        requests: tally.requests,
+        errors: tally.errors,
+      };
     });
-    const { result } = run;
-    const cpu = cpuSecondsOf(child.pid as number) - cpuBefore;
-    const errors = run.bad + result.errors + result.timeouts + result.non2xx;
-    if (run.exhausted) throw new Error(`${variant.name}/${mode}: ran out of fresh tokens; raise --fresh-tokens`);
-    return {
-      variant: variant.name,
-      mode,
-      requestsPerSecond: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      peakRssMb: memoryOf(child.pid as number, 'VmHWM'),
-      cpuMicrosPerRequest: (cpu * 1e6) / result.requests.total,
-      requests: result.requests.total,
-      errors,
-    };
   } finally {
-    await stop(child);
+    for (const { child } of servers) await stop(child);
   }
 }
 
@@ -365,13 +403,11 @@ async function main(): Promise<void> {
       (variant) => mode === 'same' || !['baseline-express', 'ours-2-workers'].includes(variant.name),
     );
     for (let round = 0; round < ROUNDS; round += 1) {
-      // Ours next to the baseline and to the naive variant, the order reversed every round: the host's speed drifts
-      // within minutes, and neighbours in time see the most similar host.
+      // Ours next to the baseline and to the naive variant in every slice; the order is reversed every round too.
       const order = round % 2 === 0 ? inMode : [...inMode].reverse();
-      for (const variant of order) {
-        const result = await measure(variant, mode, same, fresh);
+      for (const result of await measureRound(order, mode, same, fresh)) {
         console.log(JSON.stringify(result));
-        runs.set(variant.name, [...(runs.get(variant.name) ?? []), result]);
+        runs.set(result.variant, [...(runs.get(result.variant) ?? []), result]);
       }
     }
     for (const variant of inMode) results.push(median(runs.get(variant.name) ?? []));
@@ -447,7 +483,7 @@ async function main(): Promise<void> {
     `Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
     `Date: ${new Date().toISOString()}`,
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`,
-    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback, tokens held in one off-heap buffer; one server process per variant. Each variant ran ${ROUNDS} times, alternating with the others (ours next to the baseline, the order reversed every round); the table shows the median run; ratios are the median of per-round ratios.`,
+    `Load: autocannon in the orchestrating process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s measured, over loopback, tokens held in one off-heap buffer; a new server process per variant and round. ${ROUNDS} rounds; in each, every variant warmed up, then the variants took turns in ${SLICES} slices of ${DURATION / SLICES} s each (ours next to the baseline, the order reversed every slice and every round); p50 and p99 are of all the round's responses; the table shows the median round; ratios are the median of per-round ratios.`,
     '',
     table(results),
     '',
