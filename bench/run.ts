@@ -221,7 +221,8 @@ async function drive(
       },
     ],
   }) as unknown as autocannon.Instance & Promise<autocannon.Result>;
-  // Every response's latency, so that the slices of a round give one distribution.
+  // Every response's latency, so that the slices of a round give one distribution. What autocannon returns is both
+  // the promise of its result and the emitter of its 'response' events; its typings describe only the promise.
   const { latencies } = options;
   if (latencies) run.on('response', (_client, _status, _bytes, ms: number) => latencies.push(ms));
   const result = await run;
