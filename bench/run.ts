@@ -14,7 +14,7 @@ import { middle, middleBy } from './middle';
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
-    /** Each variant is measured this many times, alternating, and the median run is kept: the host is noisy. */
+    /** Rounds, each with new server processes; per variant the median round is kept: the host is noisy. */
     rounds: { type: 'string', default: '7' },
     /**
      * A round's measured time per variant is cut into this many slices, taken in turn with the other variants' (the
