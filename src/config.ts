@@ -53,15 +53,25 @@ export class ConfigError extends Error {
   }
 }
 
-const list = z
-  .string()
-  .optional()
-  .transform((value) =>
-    (value ?? '')
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item !== ''),
-  );
+/**
+ * A list separated by commas and/or white space (`scp` itself is space separated). Unset, it is empty; set, every
+ * item must be there: `""`, `" , "` or `"a,,b"` is refused rather than read as "no restriction".
+ */
+const list = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return [];
+      const items = value.trim().split(/\s*,\s*|\s+/);
+      if (items.includes('')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} holds an empty item: list values separated by commas or spaces, or leave it unset`,
+        });
+      }
+      return items;
+    });
 
 const flag = (name: string) =>
   z
@@ -108,12 +118,15 @@ const schema = z
         message: 'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
       })
       .trim()
+      // GUIDs compare without regard to case; tokens carry them in lower case.
+      .toLowerCase()
       .refine((value) => GUID.test(value) || (MULTI_TENANT as readonly string[]).includes(value), {
         message: 'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
       }),
     AZURE_CLIENT_ID: z
       .string({ message: "AZURE_CLIENT_ID is required: the API's application (client) id" })
       .trim()
+      .toLowerCase()
       .refine((value) => GUID.test(value), {
         message: "AZURE_CLIENT_ID must be the API's application (client) id GUID",
       }),
@@ -121,21 +134,17 @@ const schema = z
       message:
         'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
     }),
-    AZURE_AUDIENCES: list,
-    AZURE_ALLOWED_TENANTS: list,
-    AZURE_ACCEPTED_TOKEN_VERSIONS: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        const items = (value ?? '1,2')
-          .split(',')
-          .map((item) => item.trim())
-          .filter((item) => item !== '');
-        if (items.length === 0 || !items.every((item) => item === '1' || item === '2')) {
-          ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2' });
-        }
-        return [...new Set(items)].map((item) => `${item}.0` as TokenVersion);
-      }),
+    AZURE_AUDIENCES: list('AZURE_AUDIENCES'),
+    AZURE_ALLOWED_TENANTS: list('AZURE_ALLOWED_TENANTS').transform((tenants) =>
+      tenants.map((tenant) => tenant.toLowerCase()),
+    ),
+    AZURE_ACCEPTED_TOKEN_VERSIONS: list('AZURE_ACCEPTED_TOKEN_VERSIONS').transform((items, ctx) => {
+      if (items.length === 0) return ['1.0', '2.0'] as TokenVersion[];
+      if (!items.every((item) => item === '1' || item === '2')) {
+        ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2' });
+      }
+      return [...new Set(items)].map((item) => `${item}.0` as TokenVersion);
+    }),
     AZURE_CLOCK_SKEW_SECONDS: wholeNumber('AZURE_CLOCK_SKEW_SECONDS', 300, 0, 3600),
     AZURE_EMPLOYEE_ID_CLAIM: z
       .string()
@@ -150,8 +159,8 @@ const schema = z
     AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
     TOKEN_CACHE_MAX_ENTRIES: wholeNumber('TOKEN_CACHE_MAX_ENTRIES', 10000, 0, 10000000),
     TOKEN_CACHE_TTL_SECONDS: wholeNumber('TOKEN_CACHE_TTL_SECONDS', 300, 1, 86400),
-    API_REQUIRED_SCOPES: list,
-    API_REQUIRED_APP_ROLES: list,
+    API_REQUIRED_SCOPES: list('API_REQUIRED_SCOPES'),
+    API_REQUIRED_APP_ROLES: list('API_REQUIRED_APP_ROLES'),
     GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH', 6, 1, 100),
     GRAPHQL_MAX_ALIASES: wholeNumber('GRAPHQL_MAX_ALIASES', 15, 0, 1000),
     GRAPHQL_MAX_COST: wholeNumber('GRAPHQL_MAX_COST', 5000, 1, 1000000),
@@ -169,7 +178,7 @@ const schema = z
         message: 'REDIS_URL must be a redis:// or rediss:// URL',
       }),
     TRUST_PROXY: wholeNumber('TRUST_PROXY', 0, 0, 10),
-    CORS_ORIGINS: list.refine((origins) => origins.every(isOrigin), {
+    CORS_ORIGINS: list('CORS_ORIGINS').refine((origins) => origins.every(isOrigin), {
       message: 'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
     }),
     LOG_PII: flag('LOG_PII'),

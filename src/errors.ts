@@ -35,6 +35,10 @@ export function authFailure(error: AuthError, retryAfterSeconds: number): GraphQ
   if (error.category === 'temporarily_unavailable') {
     code = ErrorCode.SERVICE_UNAVAILABLE;
     headers.set('retry-after', String(retryAfterSeconds));
+  } else if (error.category === null) {
+    // Another scheme than Bearer: a bare challenge, with no error information (RFC 6750 §3.1).
+    code = ErrorCode.UNAUTHENTICATED;
+    headers.set('www-authenticate', wwwAuthenticate());
   } else {
     code = error.category === 'invalid_request' ? ErrorCode.BAD_REQUEST : ErrorCode.UNAUTHENTICATED;
     headers.set('www-authenticate', wwwAuthenticate({ error: error.category, error_description: error.description }));

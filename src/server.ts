@@ -251,7 +251,7 @@ function authorizationHeaders(request: FastifyRequest): string | string[] | unde
 /** Whose budget a request spends: the user (tenant + object id) or the calling app. */
 function callerKey(principal: Principal): string {
   return principal.kind === 'app'
-    ? `app:${principal.tenantId}:${principal.appId ?? principal.objectId}`
+    ? `app:${principal.tenantId}:${principal.appId}`
     : `user:${principal.tenantId}:${principal.objectId}`;
 }
 

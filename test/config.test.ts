@@ -189,3 +189,48 @@ describe('loadConfig', () => {
     expect(problems({ ...required, AZURE_AUTHORITY_HOST: 'http://10.0.0.5:4010' })).toHaveLength(1);
   });
 });
+
+describe('settings that fail closed', () => {
+  it.each(['API_REQUIRED_SCOPES', 'API_REQUIRED_APP_ROLES', 'AZURE_AUDIENCES', 'CORS_ORIGINS'])(
+    'refuses %s set to nothing or to empty items instead of dropping the check',
+    (name) => {
+      for (const value of ['', ' ', ' , ', 'a,,b', 'a,', ',a']) {
+        expect(problems({ ...required, [name]: value })).toEqual([
+          `${name} holds an empty item: list values separated by commas or spaces, or leave it unset`,
+        ]);
+      }
+    },
+  );
+
+  it('reads lists separated by commas and/or white space, as scp is', () => {
+    const config = loadConfig({
+      ...required,
+      API_REQUIRED_SCOPES: 'access_as_user Files.Read, Mail.Read ,Sites.Read',
+      API_REQUIRED_APP_ROLES: ' Hello.Read.All\tHello.Write.All ',
+      AZURE_ACCEPTED_TOKEN_VERSIONS: '1 2',
+    });
+    expect(config.policy).toEqual({
+      requiredScopes: ['access_as_user', 'Files.Read', 'Mail.Read', 'Sites.Read'],
+      requiredAppRoles: ['Hello.Read.All', 'Hello.Write.All'],
+    });
+    expect(config.auth.acceptedVersions).toEqual(['1.0', '2.0']);
+  });
+
+  it('reads tenant and client ids in any case as the lower-case GUIDs that tokens carry', () => {
+    const config = loadConfig({
+      AZURE_TENANT_ID: required.AZURE_TENANT_ID.toUpperCase(),
+      AZURE_CLIENT_ID: required.AZURE_CLIENT_ID.toUpperCase(),
+    });
+    expect(config.auth).toMatchObject({
+      tenantId: required.AZURE_TENANT_ID,
+      clientId: required.AZURE_CLIENT_ID,
+      audiences: [`api://${required.AZURE_CLIENT_ID}`, required.AZURE_CLIENT_ID],
+    });
+    const multi = loadConfig({
+      ...required,
+      AZURE_TENANT_ID: 'Organizations',
+      AZURE_ALLOWED_TENANTS: required.AZURE_TENANT_ID.toUpperCase(),
+    });
+    expect(multi.auth).toMatchObject({ tenantId: 'organizations', allowedTenants: [required.AZURE_TENANT_ID] });
+  });
+});

@@ -180,6 +180,26 @@ describe('POST /graphql refused', () => {
     );
   });
 
+  it('answers an ID token with app roles (SPA and API sharing one registration) with 401, never as an app', async () => {
+    const idToken = await idp.mint({
+      claims: { scp: undefined, azp: undefined, nonce: '53dc4db4', roles: ['Hello.Read.All'] },
+    });
+    expectInvalidToken(
+      await api.queryWithToken(idToken, '{ hello { kind username } }'),
+      'not_access_token',
+      "Invalid token: it names no client application ('azp' or 'appid'), so it is not an access token (an ID token?); send an access token for this API",
+    );
+  });
+
+  it('answers a header whose alg is an object with 401 unsupported_algorithm, not 500', async () => {
+    const token = `${Buffer.from('{"alg":{"toString":0},"kid":"x"}').toString('base64url')}.e30.c2ln`;
+    expectInvalidToken(
+      await api.queryWithToken(token, HelloDocument),
+      'unsupported_algorithm',
+      'Invalid token: only RS256-signed Entra ID access tokens are accepted',
+    );
+  });
+
   it('answers something that is not a JWT with 401 "Invalid token format"', async () => {
     expectInvalidToken(
       await api.queryWithToken('not-a-jwt', HelloDocument),
@@ -188,7 +208,24 @@ describe('POST /graphql refused', () => {
     );
   });
 
-  it.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a.b.c d.e.f'])(
+  it.each(['Basic dXNlcjpwYXNz', 'Negotiate YIIGhgYJKoZIhvcSAQICAQBuggZ1MIIGcaADAgEFoQMCAQ6iBwMFACAAAACj'])(
+    'answers another scheme (%j) with 401 and a bare Bearer challenge, without error information (RFC 6750 §3.1)',
+    async (authorization) => {
+      const reply = await api.post(JSON.stringify({ query: '{ hello { username } }' }), { authorization });
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+      expect(reply.body).toEqual({
+        errors: [
+          {
+            message: "Authentication required: send an 'Authorization: Bearer <access token>' header",
+            extensions: { code: 'UNAUTHENTICATED', reason: 'unsupported_scheme' },
+          },
+        ],
+      });
+    },
+  );
+
+  it.each(['Bearer', 'Bearer ', 'Bearer a.b.c d.e.f'])(
     'answers the Authorization header %j with 400 invalid_request',
     async (authorization) => {
       const reply = await api.post(JSON.stringify({ query: '{ hello { username } }' }), { authorization });

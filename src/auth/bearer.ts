@@ -3,13 +3,17 @@ import { AuthError } from './errors';
 /** Longest Authorization header value accepted; Entra tokens with group overage stay well below it. */
 export const MAX_AUTHORIZATION_LENGTH = 16 * 1024;
 
-const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+// RFC 7235 credentials: an auth-scheme (a token), then optionally whitespace and the rest.
+const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/s;
+// RFC 6750 b64token, with the spaces around it that clients leave.
+const B64TOKEN = /^([A-Za-z0-9\-._~+/]+=*) *$/;
 
 /**
  * Reads the bearer token from the Authorization header value(s) of a request.
- * Returns undefined when there is no header at all (an anonymous caller); throws for anything else that is not
- * exactly one Bearer credential. Knows nothing about HTTP frameworks: pass `req.headersDistinct.authorization`
- * or the raw header string.
+ * Returns undefined when there is no header at all (an anonymous caller). Throws `unsupported_scheme` for another
+ * scheme (Basic, Negotiate, ...: a 401 with a bare challenge, RFC 6750 §3.1) and `invalid_authorization_header`
+ * for anything else that is not exactly one Bearer credential. Knows nothing about HTTP frameworks: pass
+ * `req.headersDistinct.authorization` or the raw header string.
  */
 export function extractBearerToken(header: string | readonly string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
@@ -23,17 +27,17 @@ export function extractBearerToken(header: string | readonly string[] | undefine
   if (header.length > MAX_AUTHORIZATION_LENGTH) {
     throw new AuthError('token_too_large', { detail: `Authorization header of ${header.length} characters` });
   }
-  const match = BEARER.exec(header);
-  if (!match) {
-    throw new AuthError('invalid_authorization_header', { detail: describeScheme(header) });
+  const credentials = CREDENTIALS.exec(header.trim());
+  if (!credentials) {
+    throw new AuthError('invalid_authorization_header', { detail: 'Authorization header without a scheme' });
   }
-  return match[1];
-}
-
-function describeScheme(header: string): string {
-  const scheme = /^[A-Za-z][A-Za-z0-9\-_]{0,19}/.exec(header.trim())?.[0];
-  if (!scheme) return 'Authorization header without a scheme';
-  return scheme.toLowerCase() === 'bearer'
-    ? 'Bearer scheme without exactly one token'
-    : `unsupported scheme '${scheme}'`;
+  const scheme = credentials[1] as string;
+  if (scheme.toLowerCase() !== 'bearer') {
+    throw new AuthError('unsupported_scheme', { detail: `scheme '${scheme.slice(0, 20)}'` });
+  }
+  const token = B64TOKEN.exec(credentials[2] ?? '');
+  if (!token) {
+    throw new AuthError('invalid_authorization_header', { detail: 'Bearer scheme without exactly one token' });
+  }
+  return token[1];
 }

@@ -5,12 +5,18 @@
 export type AuthErrorCategory = 'invalid_request' | 'invalid_token' | 'temporarily_unavailable';
 
 interface ReasonInfo {
-  readonly category: AuthErrorCategory;
+  /** RFC 6750 error code; null for a scheme other than Bearer, which gets a bare challenge (RFC 6750 §3.1). */
+  readonly category: AuthErrorCategory | null;
   readonly status: 400 | 401 | 503;
   readonly description: string;
 }
 
 const REASONS = {
+  unsupported_scheme: {
+    category: null,
+    status: 401,
+    description: "Authentication required: send an 'Authorization: Bearer <access token>' header",
+  },
   invalid_authorization_header: {
     category: 'invalid_request',
     status: 400,
@@ -111,6 +117,18 @@ const REASONS = {
     status: 401,
     description: 'Invalid token: a required claim is missing or has the wrong type',
   },
+  not_access_token: {
+    category: 'invalid_token',
+    status: 401,
+    description:
+      "Invalid token: it names no client application ('azp' or 'appid'), so it is not an access token (an ID token?); send an access token for this API",
+  },
+  unknown_caller_type: {
+    category: 'invalid_token',
+    status: 401,
+    description:
+      'Invalid token: it is neither a delegated user token (scp) nor an app-only token; request an access token for this API',
+  },
   no_permissions: {
     category: 'invalid_token',
     status: 401,
@@ -130,7 +148,7 @@ export const AUTH_REASONS = Object.freeze(Object.keys(REASONS) as AuthReason[]);
 export class AuthError extends Error {
   override readonly name = 'AuthError';
   readonly reason: AuthReason;
-  readonly category: AuthErrorCategory;
+  readonly category: AuthErrorCategory | null;
   readonly status: 400 | 401 | 503;
   readonly description: string;
   readonly detail: string | undefined;

@@ -42,11 +42,21 @@ export function hasValidRs256Signature(jws: CompactJws, key: KeyObject): Promise
   return signatureThread.check(jws.signingInput, jws.signature, key);
 }
 
+// Strict UTF-8 (RFC 7519 §7.2, RFC 8259 §8.1): an invalid sequence is refused, not turned into U+FFFD, and a
+// byte order mark is kept, so that JSON.parse refuses it.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function decodeObject(part: string, name: string): Record<string, unknown> {
   if (!isBase64Url(part)) throw authError('malformed_token', `${name} is not base64url`);
+  let text: string;
+  try {
+    text = UTF8.decode(Buffer.from(part, 'base64url'));
+  } catch (error) {
+    throw authError('malformed_token', `${name} is not UTF-8`, error);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    value = JSON.parse(text);
   } catch (error) {
     throw authError('malformed_token', `${name} is not JSON`, error);
   }

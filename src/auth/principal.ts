@@ -7,8 +7,10 @@ export type CallerKind = 'user' | 'app';
 export interface Principal {
   readonly kind: CallerKind;
   readonly tenantId: string;
-  readonly objectId: string;
-  readonly subject: string;
+  /** The user's object id, or the app's service principal's; null only for app tokens that carry no `oid`. */
+  readonly objectId: string | null;
+  /** `sub`; null only for app tokens that carry none. */
+  readonly subject: string | null;
   /** preferred_username, upn, unique_name or email for users (mutable: display only); the client id for apps. */
   readonly username: string;
   /** The configured employee id claim, or null when the tenant does not issue it. */
@@ -18,8 +20,8 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** App permissions for apps; app-role assignments for users (which are not app permissions). */
   readonly roles: readonly string[];
-  /** The calling client application's id (`azp` in v2, `appid` in v1). */
-  readonly appId: string | null;
+  /** The calling client application's id (`azp` in v2, `appid` in v1); every access token names it. */
+  readonly appId: string;
   readonly tokenVersion: TokenVersion;
   readonly isGuest: boolean;
 }
@@ -27,44 +29,45 @@ export interface Principal {
 /** Claims already verified (signature, issuer, audience, types of scp/roles/oid/tid/sub) by the verifier. */
 export interface VerifiedClaims extends JWTPayload {
   tid: string;
-  oid: string;
+  /** Present in every user token. */
+  oid?: string;
   iss: string;
   scp?: string;
   roles?: string[];
 }
 
-export function toPrincipal(claims: VerifiedClaims, version: TokenVersion, employeeIdClaim: string): Principal {
+/** `kind` was decided by the verifier, which also made sure that the client id (and a user's `oid`) is present. */
+export function toPrincipal(
+  claims: VerifiedClaims,
+  kind: CallerKind,
+  version: TokenVersion,
+  employeeIdClaim: string,
+): Principal {
   const scopes = claims.scp === undefined ? [] : claims.scp.split(' ').filter((scope) => scope !== '');
-  const kind = callerKind(claims);
-  const appId = stringClaim(claims, 'azp') ?? stringClaim(claims, 'appid');
+  const appId = (version === '2.0' ? claims['azp'] : claims['appid']) as string;
+  const objectId = claims.oid ?? null;
   const username =
     kind === 'app'
-      ? (appId ?? claims.oid)
+      ? appId
       : (stringClaim(claims, 'preferred_username') ??
         stringClaim(claims, 'upn') ??
         stringClaim(claims, 'unique_name') ??
         stringClaim(claims, 'email') ??
-        claims.oid);
+        (objectId as string));
   return Object.freeze({
     kind,
     tenantId: claims.tid,
-    objectId: claims.oid,
-    subject: claims.sub ?? claims.oid,
+    objectId,
+    subject: claims.sub ?? null,
     username,
     employeeId: stringClaim(claims, employeeIdClaim) ?? null,
     name: stringClaim(claims, 'name') ?? null,
     scopes: Object.freeze(scopes),
     roles: Object.freeze([...(claims.roles ?? [])]),
-    appId: appId ?? null,
+    appId,
     tokenVersion: version,
     isGuest: kind === 'user' && isGuest(claims),
   });
-}
-
-function callerKind(claims: VerifiedClaims): CallerKind {
-  const idtyp = claims['idtyp'];
-  if (idtyp === 'app' || idtyp === 'user') return idtyp;
-  return claims.scp === undefined ? 'app' : 'user';
 }
 
 // `acct` 1 marks a guest; an `idp` naming another tenant (or a consumer account provider) marks one too.

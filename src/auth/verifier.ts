@@ -2,7 +2,7 @@ import { MAX_AUTHORIZATION_LENGTH } from './bearer';
 import { AuthError, authError } from './errors';
 import { hasValidRs256Signature, parseCompactJws } from './jws';
 import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
-import { toPrincipal, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
+import { toPrincipal, type CallerKind, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
 import { signatureThread } from './signature-thread';
 import { SigningKeySource, type ResolvedKey } from './signing-keys';
 import { VerifiedTokenCache, type TokenCacheStats } from './token-cache';
@@ -36,6 +36,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     config.acceptedVersions.map((version) => [version, keySource(config, version)]),
   );
   const scopeHint = `api://${config.clientId}/.default`;
+  const audiences = new Set(config.audiences.map(normalizeAudience));
   const cache =
     config.tokenCacheMaxEntries > 0
       ? new VerifiedTokenCache(config.tokenCacheMaxEntries, config.tokenCacheTtlSeconds * 1000)
@@ -63,7 +64,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     if (remembered) return remembered;
     const jws = parseCompactJws(token);
     const { header, payload: claims } = jws;
-    checkHeader(header);
+    const kid = keyIdOf(header);
     if (isGraphAudience(claims.aud)) {
       throw new AuthError('graph_token', {
         description: `This is a Microsoft Graph token, which only Graph can validate: request a token for this API (${scopeHint})`,
@@ -73,22 +74,23 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const version = tokenVersion(claims);
     const source = sources.get(version);
     if (!source) throw authError('version_not_accepted', `version ${version} is not accepted`);
-    const kid = header.kid as string;
+    // The lifetime is checked before any key or signature work: an expired token is refused at no cost, which is
+    // why a client retrying with its own expired token does not spend its address's failure budget.
+    const now = config.now();
+    checkLifetime(claims, now);
     const key = await source.resolve(kid);
     // A published key that cannot be used is the provider's fault: it surfaces as an internal error.
     if (key.publicKey instanceof Error) throw key.publicKey;
     if (!(await hasValidRs256Signature(jws, key.publicKey))) throw authError('bad_signature');
 
-    // Read the clock after the key lookup and the signature check, which may have waited (a fetch, the thread pool).
-    const now = config.now();
-    checkLifetime(claims, now);
+    let kind: CallerKind;
     try {
-      checkClaims(claims, key, version);
+      kind = checkClaims(claims, key, version);
     } catch (error) {
       if (error instanceof AuthError) error.caller = callerOf(claims);
       throw error;
     }
-    const principal = toPrincipal(claims as unknown as VerifiedClaims, version, config.employeeIdClaim);
+    const principal = toPrincipal(claims as unknown as VerifiedClaims, kind, version, config.employeeIdClaim);
     if (cacheKey) cache.set(cacheKey, principal, version, kid, claims.exp as number, now);
     if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
       employeeIdHintLogged = true;
@@ -112,7 +114,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     if (nbf !== undefined && nbf - config.clockSkewSeconds > seconds) throw authError('not_yet_valid');
   }
 
-  function checkClaims(claims: Claims, key: ResolvedKey, version: TokenVersion): void {
+  /** The checks that need a verified signature; returns whether the caller is a user or an app. */
+  function checkClaims(claims: Claims, key: ResolvedKey, version: TokenVersion): CallerKind {
     const tid = claims.tid;
     if (typeof tid !== 'string' || !GUID.test(tid)) throw authError('invalid_tenant');
     const tenant = tid.toLowerCase();
@@ -133,25 +136,43 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         description: `Invalid token audience: request a token for this API (${scopeHint})`,
       });
     }
-    checkPermissionClaims(claims);
+    return checkCaller(claims, version);
   }
 
   function audienceAccepted(aud: unknown): boolean {
-    return audienceValues(aud).some((value) => config.audiences.includes(value));
+    return audienceValues(aud).some((value) => audiences.has(normalizeAudience(value)));
   }
 
-  function checkPermissionClaims(claims: Claims): void {
-    const { scp, roles, oid } = claims;
-    if (typeof oid !== 'string' || oid === '') throw authError('missing_claims', "'oid' is missing");
+  /**
+   * Only access tokens, and apps only when the token says so. An access token names its client application
+   * (`azp` in v2, `appid` in v1); an ID token does not. The kind follows Microsoft's documented test: `idtyp` when
+   * present, else a token with `scp` is delegated and one without `scp` whose `oid` equals its `sub` is app-only
+   * (both absent in a few v1 app tokens for apps without a service principal). Anything else is refused rather than
+   * guessed, so a user's app-role assignments can never pass for an app's permissions.
+   */
+  function checkCaller(claims: Claims, version: TokenVersion): CallerKind {
+    const { scp, roles, oid, sub, idtyp } = claims;
+    const appId = version === '2.0' ? claims['azp'] : claims['appid'];
+    if (typeof appId !== 'string' || appId === '') {
+      throw authError('not_access_token', `no '${version === '2.0' ? 'azp' : 'appid'}' claim`);
+    }
     if (scp !== undefined && typeof scp !== 'string') throw authError('missing_claims', "'scp' is not a string");
     if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
       throw authError('missing_claims', "'roles' is not an array of strings");
     }
-    if (scp === undefined && roles === undefined && !config.allowTokensWithoutPermissions) {
+    if (oid !== undefined && (typeof oid !== 'string' || oid === '')) {
+      throw authError('missing_claims', "'oid' is not a string");
+    }
+    if (sub !== undefined && typeof sub !== 'string') throw authError('missing_claims', "'sub' is not a string");
+    const kind = callerKind(scp, oid, sub, idtyp);
+    if (kind === undefined) throw authError('unknown_caller_type', `idtyp ${typeof idtyp}, scp ${typeof scp}`);
+    if (kind === 'user' && oid === undefined) throw authError('missing_claims', "'oid' is missing");
+    if (kind === 'app' && roles === undefined && !config.allowTokensWithoutPermissions) {
       throw new AuthError('no_permissions', {
         description: `The token carries no scopes or app roles: request an access token for this API (${scopeHint})`,
       });
     }
+    return kind;
   }
 
   return {
@@ -197,14 +218,38 @@ function keySource(config: NormalizedOptions, version: TokenVersion): SigningKey
   });
 }
 
-function checkHeader(header: Claims): void {
-  if (header.alg !== 'RS256') throw authError('unsupported_algorithm', `alg ${String(header.alg).slice(0, 16)}`);
-  if (typeof header.kid !== 'string' || header.kid === '') throw authError('missing_key_id');
+/**
+ * Checks the header and returns the id of the signing key: `kid`, or for tokens issued before 2016, which named
+ * their key only by `x5t`, the `x5t` (Entra's key sets then gave each key a `kid` equal to its `x5t`).
+ */
+function keyIdOf(header: Claims): string {
+  const { alg, kid, x5t } = header;
+  if (alg !== 'RS256') {
+    throw authError('unsupported_algorithm', typeof alg === 'string' ? `alg ${alg.slice(0, 16)}` : `alg ${typeof alg}`);
+  }
   if (header.crit !== undefined) throw authError('unsupported_header', 'crit header present');
   // Graph signs over a hash of this nonce, so no one but Graph can verify such a token.
   if (header['nonce'] !== undefined) {
     throw new AuthError('graph_token', { detail: 'nonce header' });
   }
+  if (typeof kid === 'string' && kid !== '') return kid;
+  if (kid === undefined && typeof x5t === 'string' && x5t !== '') return x5t;
+  throw authError('missing_key_id');
+}
+
+function callerKind(scp: unknown, oid: unknown, sub: unknown, idtyp: unknown): CallerKind | undefined {
+  if (idtyp === 'app') return scp === undefined ? 'app' : undefined;
+  if (idtyp === 'user') return scp === undefined ? undefined : 'user';
+  if (idtyp !== undefined) return undefined;
+  if (scp !== undefined) return 'user';
+  return oid === sub ? 'app' : undefined;
+}
+
+// Client ids and tenant ids are GUIDs, which compare without regard to case, also inside an App ID URI.
+const GUID_AUDIENCE = /^(api:\/\/)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/?$/i;
+
+function normalizeAudience(value: string): string {
+  return GUID_AUDIENCE.test(value) ? value.toLowerCase() : value;
 }
 
 function callerOf(claims: Claims): { tenantId?: string; appId?: string } {
@@ -227,12 +272,19 @@ function tokenVersion(claims: Claims): TokenVersion {
   const iss = claims.iss;
   const issuer = typeof iss === 'string' ? parseUrl(iss) : undefined;
   if (typeof iss !== 'string' || !issuer) throw authError('malformed_token', "'iss' is not a URL");
-  if (B2C_HOST.test(issuer.hostname) || claims['tfp'] !== undefined) throw authError('unsupported_issuer');
+  // B2C tokens name their policy in `tfp`, or in `acr` (`b2c_1_...`) in those issued under the old issuer form.
+  if (B2C_HOST.test(issuer.hostname) || claims['tfp'] !== undefined || isB2cPolicy(claims['acr'])) {
+    throw authError('unsupported_issuer');
+  }
   const ver = claims['ver'];
   if (ver !== '1.0' && ver !== '2.0') throw authError('malformed_token', "'ver' is not 1.0 or 2.0");
   const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(iss) ? '2.0' : '1.0';
   if (issuerForm !== ver) throw authError('version_mismatch', `ver ${ver} with a v${issuerForm} issuer`);
   return ver;
+}
+
+function isB2cPolicy(acr: unknown): boolean {
+  return typeof acr === 'string' && /^b2c_/i.test(acr);
 }
 
 function isNumericDate(value: unknown): value is number {

@@ -38,8 +38,11 @@ export class User {
   @Field((_type) => String)
   tenantId!: string;
 
-  @Field((_type) => String)
-  objectId!: string;
+  @Field((_type) => String, {
+    nullable: true,
+    description: "Object id of the user, or of the app's service principal; null for app tokens that carry none",
+  })
+  objectId!: string | null;
 
   @Field((_type) => CallerKind)
   kind!: CallerKind;

@@ -25,14 +25,25 @@ describe('extractBearerToken', () => {
   );
 
   it.each([
-    ['Basic dXNlcjpwYXNz', "unsupported scheme 'Basic'"],
+    ['Basic dXNlcjpwYXNz', "scheme 'Basic'"],
+    ['Negotiate YIIB', "scheme 'Negotiate'"],
+    ['abc.def.ghi', "scheme 'abc.def.ghi'"],
+    ['Digest username="a", realm="b"', "scheme 'Digest'"],
+  ])('refuses the other scheme of %j with a bare challenge (RFC 6750 §3.1)', (header, detail) => {
+    const error = refusal(header);
+    expect(error).toMatchObject({ reason: 'unsupported_scheme', category: null, status: 401, detail });
+    expect(error.description).toBe("Authentication required: send an 'Authorization: Bearer <access token>' header");
+  });
+
+  it.each([
     ['Bearer', 'Bearer scheme without exactly one token'],
     ['Bearer ', 'Bearer scheme without exactly one token'],
     ['Bearer a.b.c d.e.f', 'Bearer scheme without exactly one token'],
     ['Bearer a.b.c, Bearer d.e.f', 'Bearer scheme without exactly one token'],
+    ['Bearer\tabc.def.ghi', 'Authorization header without a scheme'],
     ['', 'Authorization header without a scheme'],
-    ['abc.def.ghi', "unsupported scheme 'abc'"],
     ['{"token":1}', 'Authorization header without a scheme'],
+    [' =abc', 'Authorization header without a scheme'],
   ])('refuses %j as invalid_request', (header, detail) => {
     const error = refusal(header);
     expect(error).toMatchObject({

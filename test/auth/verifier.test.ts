@@ -66,15 +66,10 @@ describe('valid tokens', () => {
     });
   });
 
-  it('names an app without azp or appid by its object id', async () => {
-    const principal = await f.verifier.verify(await f.mint({ kind: 'app', claims: { azp: undefined } }));
-    expect(principal).toMatchObject({ kind: 'app', username: 'a7d0c3e1-9b2f-4c6d-8e1a-2b3c4d5e6f70', appId: null });
-  });
-
   it('takes the kind from idtyp when present', async () => {
-    const user = await f.verifier.verify(await f.mint({ kind: 'app', claims: { idtyp: 'user' } }));
+    const user = await f.verifier.verify(await f.mint({ claims: { idtyp: 'user' } }));
     expect(user.kind).toBe('user');
-    const app = await f.verifier.verify(await f.mint({ claims: { idtyp: 'app' } }));
+    const app = await f.verifier.verify(await f.mint({ kind: 'app', claims: { idtyp: 'app' } }));
     expect(app.kind).toBe('app');
   });
 
@@ -112,9 +107,24 @@ describe('valid tokens', () => {
     }
   });
 
-  it('uses the object id as subject when sub is absent', async () => {
+  it('compares client and tenant ids without regard to case, also inside an App ID URI', async () => {
+    const upper = idp.clientId.toUpperCase();
+    const verifier = (
+      await authFixture(
+        { tenantId: idp.tenantId.toUpperCase(), clientId: upper, audiences: [`api://${upper}`, upper] },
+        idp,
+      )
+    ).verifier;
+    expect((await verifier.verify(await f.mint())).kind).toBe('user');
+    expect((await verifier.verify(await f.mint({ version: '1.0' }))).tokenVersion).toBe('1.0');
+    const upperAud = await f.mint({ audience: `api://${upper}` });
+    expect((await f.verifier.verify(upperAud)).kind).toBe('user');
+    await expectRefusal(f.verifier.verify(await f.mint({ audience: `API://${idp.clientId}x` })), 'wrong_audience');
+  });
+
+  it('gives subject null when sub is absent', async () => {
     const principal = await f.verifier.verify(await f.mint({ claims: { sub: undefined } }));
-    expect(principal.subject).toBe(principal.objectId);
+    expect(principal).toMatchObject({ kind: 'user', subject: null, objectId: '3f1e2d4c-5b6a-4789-8a0b-1c2d3e4f5a6b' });
   });
 
   it('gives employeeId null when the claim is absent and logs how to set it up once', async () => {

@@ -11,7 +11,7 @@ export type CallerKind =
 export type HelloQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type HelloQuery = { hello: { message: string, username: string, employeeId: string | null, scopes: Array<string>, roles: Array<string>, name: string | null, tenantId: string, objectId: string, kind: CallerKind, isGuest: boolean } };
+export type HelloQuery = { hello: { message: string, username: string, employeeId: string | null, scopes: Array<string>, roles: Array<string>, name: string | null, tenantId: string, objectId: string | null, kind: CallerKind, isGuest: boolean } };
 
 export type HelloUsernameQueryVariables = Exact<{ [key: string]: never; }>;
 
