@@ -10,7 +10,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import fastifyCors from '@fastify/cors';
-import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createAccessLog } from './access-log';
 import { createAudit } from './audit';
 import { AuthError, createTokenVerifier, extractBearerToken, type Principal, type TokenVerifier } from './auth';
@@ -25,6 +25,7 @@ import {
   rateLimited,
 } from './errors';
 import type { Logger } from './logger';
+import { hostHeaderProblem } from './http/host-header';
 import { createMetrics } from './metrics';
 import { createRateLimits, RateLimitedError } from './rate-limits';
 import { buildSchema } from './schema/build-schema';
@@ -84,6 +85,10 @@ export async function createServer({
     bodyLimit: BODY_LIMIT,
     // Trust exactly `trustProxy` hops of X-Forwarded-For, as proxy-addr counts them.
     trustProxy: (_address: string, hop: number) => hop < config.trustProxy,
+    // A request target Fastify cannot route (`http://[/graphql`) gets the API's error body, not Fastify's.
+    frameworkErrors: (_error, _request, reply) => {
+      void (reply as FastifyReply).code(400).send(errorBody(ErrorCode.BAD_REQUEST, 'Invalid request target'));
+    },
     genReqId(req) {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -157,7 +162,9 @@ export async function createServer({
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
-    done();
+    const problem = hostHeaderProblem(request.host, request.protocol);
+    if (problem === undefined) return done();
+    void reply.code(400).send(errorBody(ErrorCode.BAD_REQUEST, problem));
   });
   app.addHook('onResponse', (request, reply, done) => {
     accessLog.record({
