@@ -32,6 +32,8 @@ export interface Config {
     readonly callerWindowSeconds: number;
     /** Shares the budgets between instances when set. */
     readonly redisUrl: string | undefined;
+    /** Most addresses (and callers) whose counts one process keeps in memory; the least recent go first. */
+    readonly maxTrackedKeys: number;
   };
   /** How many proxies in front of the API to trust for X-Forwarded-For (0: use the socket address). */
   readonly trustProxy: number;
@@ -170,6 +172,7 @@ const schema = z
     RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS', 60, 1, 86400),
     RATE_LIMIT_CALLER_REQUESTS: wholeNumber('RATE_LIMIT_CALLER_REQUESTS', 1000, 1, 1000000000),
     RATE_LIMIT_CALLER_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_CALLER_WINDOW_SECONDS', 60, 1, 86400),
+    RATE_LIMIT_MAX_TRACKED_KEYS: wholeNumber('RATE_LIMIT_MAX_TRACKED_KEYS', 100000, 100, 10000000),
     REDIS_URL: z
       .string()
       .trim()
@@ -251,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       callerRequests: e.RATE_LIMIT_CALLER_REQUESTS,
       callerWindowSeconds: e.RATE_LIMIT_CALLER_WINDOW_SECONDS,
       redisUrl: e.REDIS_URL || undefined,
+      maxTrackedKeys: e.RATE_LIMIT_MAX_TRACKED_KEYS,
     }),
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,

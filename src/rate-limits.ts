@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { LRUCache } from 'lru-cache';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Config } from './config';
 import type { Logger } from './logger';
 
@@ -17,53 +18,65 @@ export class RateLimitedError extends Error {
 }
 
 export interface RateLimits {
-  /** Throws when this client address has failed authentication too often: checked before any signature work. */
-  assertNotBlocked(clientAddress: string): Promise<void>;
-  recordAuthFailure(clientAddress: string): Promise<void>;
+  /**
+   * Takes one of a client address's verification slots, or throws when none is left. A slot stays taken by a
+   * verification in flight and by a failed one, so the budget bounds both at once: however many forged tokens
+   * arrive together, at most the budget of them reach a signature check.
+   */
+  reserveVerification(addressKey: string): Promise<void>;
+  /** Gives a slot back: the token was valid, or was refused for a reason that is no sign of guessing. */
+  releaseVerification(addressKey: string): Promise<void>;
+  /** Counts a failure that took no slot (a malformed Authorization header). */
+  recordAuthFailure(addressKey: string): Promise<void>;
   /** Spends one request of a verified caller's budget, or throws. */
   consumeCaller(callerKey: string): Promise<void>;
   close(): Promise<void>;
 }
 
+interface Count {
+  /** Points in the current window, this change included. */
+  readonly consumed: number;
+  readonly msBeforeNext: number;
+}
+
+/** Fixed-window counters: `add` changes a key's points (negative to give back) atomically and reports the total. */
+interface Counters {
+  add(key: string, points: number): Count | Promise<Count>;
+}
+
 /**
- * In memory by default. With a Redis URL the budgets live in Redis and are shared by every instance; while Redis
- * is unreachable each instance falls back to its own in-memory budget (never refusing everyone) and says so in the log.
+ * In memory by default. With a Redis URL the counters live in Redis and are shared by every instance; while Redis
+ * is unreachable each instance falls back to its own counters in memory (never refusing everyone) and says so in
+ * the log. The counters in memory are bounded (`maxTrackedKeys`, least recently used first out), so a flood of
+ * distinct addresses cannot grow the process without limit.
  */
 export function createRateLimits(settings: Config['rateLimits'], logger: Logger): RateLimits {
   let closing = false;
   const redis = settings.redisUrl ? connect(settings.redisUrl, logger, () => closing) : undefined;
-  const limiter = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
-    const memory = new RateLimiterMemory({ keyPrefix, points, duration });
-    return redis
-      ? new RateLimiterRedis({
-          storeClient: redis,
-          keyPrefix: `rl:${keyPrefix}`,
-          points,
-          duration,
-          insuranceLimiter: memory,
-        })
-      : memory;
+  const counters = (keyPrefix: string, windowSeconds: number): Counters => {
+    const memory = new MemoryCounters(windowSeconds * 1000, settings.maxTrackedKeys);
+    return redis ? new RedisCounters(redis, `rl:${keyPrefix}`, windowSeconds, memory) : memory;
   };
-  const failures = limiter('auth_failures', settings.authFailures, settings.authFailuresWindowSeconds);
-  const callers = limiter('caller_requests', settings.callerRequests, settings.callerWindowSeconds);
+  const failures = counters('auth_failures', settings.authFailuresWindowSeconds);
+  const callers = counters('caller_requests', settings.callerWindowSeconds);
 
   return {
-    async assertNotBlocked(clientAddress) {
-      const state = await failures.get(clientAddress);
-      if (state && state.consumedPoints >= settings.authFailures) {
-        throw new RateLimitedError('auth_failures', retryAfter(state));
-      }
+    async reserveVerification(addressKey) {
+      const count = await failures.add(addressKey, 1);
+      if (count.consumed <= settings.authFailures) return;
+      // A refused reservation holds no slot: only failures and verifications in flight do.
+      await failures.add(addressKey, -1);
+      throw new RateLimitedError('auth_failures', retryAfter(count));
     },
-    async recordAuthFailure(clientAddress) {
-      await failures.penalty(clientAddress, 1);
+    async releaseVerification(addressKey) {
+      await failures.add(addressKey, -1);
+    },
+    async recordAuthFailure(addressKey) {
+      await failures.add(addressKey, 1);
     },
     async consumeCaller(callerKey) {
-      try {
-        await callers.consume(callerKey, 1);
-      } catch (rejection) {
-        if (rejection instanceof RateLimiterRes) throw new RateLimitedError('caller_requests', retryAfter(rejection));
-        throw rejection;
-      }
+      const count = await callers.add(callerKey, 1);
+      if (count.consumed > settings.callerRequests) throw new RateLimitedError('caller_requests', retryAfter(count));
     },
     async close() {
       if (!redis) return;
@@ -73,8 +86,61 @@ export function createRateLimits(settings: Config['rateLimits'], logger: Logger)
   };
 }
 
-function retryAfter(state: RateLimiterRes): number {
-  return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+function retryAfter(count: Count): number {
+  return Math.max(1, Math.ceil(count.msBeforeNext / 1000));
+}
+
+interface Window {
+  consumed: number;
+  readonly resetAt: number;
+}
+
+/** Counters of one process, at most `maxKeys` of them: lru-cache keeps no timer per key. */
+class MemoryCounters implements Counters {
+  private readonly windows: LRUCache<string, Window>;
+
+  constructor(
+    private readonly windowMs: number,
+    maxKeys: number,
+  ) {
+    this.windows = new LRUCache({ max: maxKeys });
+  }
+
+  add(key: string, points: number, now = Date.now()): Count {
+    let window = this.windows.get(key);
+    if (window === undefined || window.resetAt <= now) {
+      // Giving back to a window that has ended gives nothing: the new window starts empty.
+      if (points < 0) return { consumed: 0, msBeforeNext: 0 };
+      window = { consumed: 0, resetAt: now + this.windowMs };
+      this.windows.set(key, window);
+    }
+    window.consumed = Math.max(0, window.consumed + points);
+    return { consumed: window.consumed, msBeforeNext: window.resetAt - now };
+  }
+}
+
+/** Counters shared through Redis (rate-limiter-flexible's atomic increment), falling back to memory. */
+class RedisCounters implements Counters {
+  private readonly limiter: RateLimiterRedis;
+
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    windowSeconds: number,
+    private readonly fallback: MemoryCounters,
+  ) {
+    // `points` is not used as a limit here: `penalty` only adds, and the budget is compared by the caller.
+    this.limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix, points: 1, duration: windowSeconds });
+  }
+
+  async add(key: string, points: number): Promise<Count> {
+    try {
+      const result = await this.limiter.penalty(key, points);
+      return { consumed: result.consumedPoints, msBeforeNext: result.msBeforeNext };
+    } catch {
+      return this.fallback.add(key, points);
+    }
+  }
 }
 
 function connect(url: string, logger: Logger, closing: () => boolean): Redis {

@@ -13,7 +13,14 @@ import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createAccessLog } from './access-log';
 import { createAudit } from './audit';
-import { AuthError, createTokenVerifier, extractBearerToken, type Principal, type TokenVerifier } from './auth';
+import {
+  AuthError,
+  createTokenVerifier,
+  extractBearerToken,
+  type AuthReason,
+  type Principal,
+  type TokenVerifier,
+} from './auth';
 import type { Config } from './config';
 import {
   authFailure,
@@ -25,6 +32,7 @@ import {
   rateLimited,
 } from './errors';
 import type { Logger } from './logger';
+import { budgetKeyOf, clientAddress } from './http/client-address';
 import { hostHeaderProblem } from './http/host-header';
 import { createMetrics } from './metrics';
 import { createRateLimits, RateLimitedError } from './rate-limits';
@@ -83,7 +91,7 @@ export async function createServer({
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
-    // Trust exactly `trustProxy` hops of X-Forwarded-For, as proxy-addr counts them.
+    // Trust exactly `trustProxy` hops for X-Forwarded-Host/-Proto; the client address is read by clientAddress().
     trustProxy: (_address: string, hop: number) => hop < config.trustProxy,
     // A request target Fastify cannot route (`http://[/graphql`) gets the API's error body, not Fastify's.
     frameworkErrors: (_error, _request, reply) => {
@@ -134,14 +142,27 @@ export async function createServer({
   });
   await apollo.start();
 
+  /**
+   * The caller, verified. A token verified before and remembered passes without touching the address's budget, so
+   * neighbours behind one NAT address who spend it cannot lock out a caller already known. Any other token first
+   * takes one of the address's verification slots: a failure keeps it, success or a refusal that is no sign of
+   * guessing gives it back (see `NOT_GUESSING`).
+   */
   async function context(request: FastifyRequest): Promise<Context> {
-    const facts = { requestId: request.id, clientAddress: request.ip };
+    const facts = { requestId: request.id, clientAddress: request.clientAddress };
+    const budgetKey = budgetKeyOf(facts.clientAddress);
+    let reserved = false;
     try {
       const token = extractBearerToken(authorizationHeaders(request));
       if (token === undefined) return { ...facts, principal: null };
-      // Refuse an address that keeps failing before spending any signature check on it.
-      await limits.assertNotBlocked(facts.clientAddress);
-      const principal = await verifier.verify(token);
+      let principal = verifier.cached(token);
+      if (principal === undefined) {
+        await limits.reserveVerification(budgetKey);
+        reserved = true;
+        principal = await verifier.verifyFresh(token);
+        reserved = false;
+        await limits.releaseVerification(budgetKey);
+      }
       await limits.consumeCaller(callerKey(principal));
       return { ...facts, principal };
     } catch (error) {
@@ -149,17 +170,25 @@ export async function createServer({
         audit.rateLimited(error, facts);
         throw rateLimited(error);
       }
+      const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
+      if (reserved && !guessing) await limits.releaseVerification(budgetKey);
+      else if (!reserved && guessing) await limits.recordAuthFailure(budgetKey);
       if (!(error instanceof AuthError)) {
         logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
         throw internalError(facts.requestId);
       }
-      if (error.status !== 503) await limits.recordAuthFailure(facts.clientAddress);
       audit.authFailed(error, facts);
       throw authFailure(error, config.auth.keyRefetchCooldownSeconds);
     }
   }
 
+  app.decorateRequest('clientAddress', '');
   app.addHook('onRequest', (request, reply, done) => {
+    request.clientAddress = clientAddress(
+      request.raw.socket.remoteAddress,
+      request.headers['x-forwarded-for'],
+      config.trustProxy,
+    );
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
     const problem = hostHeaderProblem(request.host, request.protocol);
@@ -171,7 +200,7 @@ export async function createServer({
       requestId: request.id,
       method: request.method,
       path: pathOf(request.url),
-      clientAddress: request.ip,
+      clientAddress: request.clientAddress,
       status: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
     });
@@ -240,6 +269,13 @@ export async function createServer({
 }
 
 /**
+ * Refusals that do not spend an address's failure budget: a client retrying with its own expired token, a clock
+ * off by more than the skew, or a scheme other than Bearer is not guessing tokens, and each of them is refused
+ * before any signature check (the lifetime is checked first), so leaving them uncounted costs no CPU.
+ */
+const NOT_GUESSING: ReadonlySet<AuthReason> = new Set(['expired', 'not_yet_valid', 'unsupported_scheme']);
+
+/**
  * Every Authorization header of the request: Node keeps only the first in `headers`, and `headersDistinct` builds
  * arrays for all headers, so the raw list is scanned for the one name.
  */
@@ -266,4 +302,11 @@ function callerKey(principal: Principal): string {
 function pathOf(url: string): string {
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client's normalised address (see clientAddress()), set by the first onRequest hook. */
+    clientAddress: string;
+  }
 }
