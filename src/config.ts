@@ -35,6 +35,17 @@ export interface Config {
     /** Most addresses (and callers) whose counts one process keeps in memory; the least recent go first. */
     readonly maxTrackedKeys: number;
   };
+  /** Bounds on connections, so that slow or idle clients cannot hold the server. */
+  readonly http: {
+    /** Time for a whole request (headers and body) to arrive; 408 and close after it. */
+    readonly requestTimeoutMs: number;
+    /** Time for the request headers to arrive. */
+    readonly headersTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    readonly keepAliveTimeoutMs: number;
+    /** Open connections at most; the server closes any further one at once. */
+    readonly maxConnections: number;
+  };
   /** How many proxies in front of the API to trust for X-Forwarded-For (0: use the socket address). */
   readonly trustProxy: number;
   readonly corsOrigins: readonly string[];
@@ -181,6 +192,10 @@ const schema = z
         message: 'REDIS_URL must be a redis:// or rediss:// URL',
       }),
     TRUST_PROXY: wholeNumber('TRUST_PROXY', 0, 0, 10),
+    HTTP_REQUEST_TIMEOUT_MS: wholeNumber('HTTP_REQUEST_TIMEOUT_MS', 30000, 100, 3600000),
+    HTTP_HEADERS_TIMEOUT_MS: wholeNumber('HTTP_HEADERS_TIMEOUT_MS', 10000, 100, 3600000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 3600000),
+    HTTP_MAX_CONNECTIONS: wholeNumber('HTTP_MAX_CONNECTIONS', 1000, 1, 1000000),
     CORS_ORIGINS: list('CORS_ORIGINS').refine((origins) => origins.every(isOrigin), {
       message: 'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
     }),
@@ -199,6 +214,12 @@ const schema = z
       ctx.addIssue({
         code: 'custom',
         message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
+      });
+    }
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'HTTP_HEADERS_TIMEOUT_MS must not be longer than HTTP_REQUEST_TIMEOUT_MS',
       });
     }
     if (!env.AZURE_ALLOWED_TENANTS.every((tenant) => GUID.test(tenant))) {
@@ -255,6 +276,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       callerWindowSeconds: e.RATE_LIMIT_CALLER_WINDOW_SECONDS,
       redisUrl: e.REDIS_URL || undefined,
       maxTrackedKeys: e.RATE_LIMIT_MAX_TRACKED_KEYS,
+    }),
+    http: Object.freeze({
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
     }),
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,

@@ -7,6 +7,7 @@ export interface Metrics {
   readonly authFailures: Counter<'reason'>;
   readonly keyFetches: Counter<'source' | 'result'>;
   readonly rateLimited: Counter<'limiter'>;
+  readonly connectionsDropped: Counter;
   /** Reports the signing keys' age and the token cache's counts at every scrape. */
   observeVerifier(verifier: { keyAgeSeconds(): number | null; cacheStats(): TokenCacheStats }): void;
 }
@@ -74,6 +75,11 @@ export function createMetrics(): Metrics {
       name: 'signing_key_fetches_total',
       help: 'Attempts to fetch signing keys, by metadata version and result',
       labelNames: ['source', 'result'],
+      registers,
+    }),
+    connectionsDropped: new Counter({
+      name: 'http_connections_dropped_total',
+      help: 'Connections closed at once because HTTP_MAX_CONNECTIONS were open',
       registers,
     }),
     rateLimited: new Counter({

@@ -33,6 +33,7 @@ import {
 } from './errors';
 import type { Logger } from './logger';
 import { budgetKeyOf, clientAddress } from './http/client-address';
+import { connectionOptions, limitConnections } from './http/connections';
 import { hostHeaderProblem } from './http/host-header';
 import { createMetrics } from './metrics';
 import { createRateLimits, RateLimitedError } from './rate-limits';
@@ -91,6 +92,7 @@ export async function createServer({
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
+    ...connectionOptions(config.http),
     // Trust exactly `trustProxy` hops for X-Forwarded-Host/-Proto; the client address is read by clientAddress().
     trustProxy: (_address: string, hop: number) => hop < config.trustProxy,
     // A request target Fastify cannot route (`http://[/graphql`) gets the API's error body, not Fastify's.
@@ -102,6 +104,8 @@ export async function createServer({
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
+
+  limitConnections(app.server, config.http, () => metrics.connectionsDropped.inc());
 
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },

@@ -50,6 +50,7 @@ describe('loadConfig', () => {
         redisUrl: undefined,
         maxTrackedKeys: 100000,
       },
+      http: { requestTimeoutMs: 30000, headersTimeoutMs: 10000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
       trustProxy: 0,
       corsOrigins: [],
       logPii: false,
@@ -92,6 +93,10 @@ describe('loadConfig', () => {
       RATE_LIMIT_CALLER_REQUESTS: '99',
       RATE_LIMIT_CALLER_WINDOW_SECONDS: '10',
       RATE_LIMIT_MAX_TRACKED_KEYS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '20000',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_MAX_CONNECTIONS: '300',
       REDIS_URL: 'redis://127.0.0.1:6379/0',
       TRUST_PROXY: '1',
       CORS_ORIGINS: 'https://app.contoso.example,http://localhost:3000',
@@ -130,6 +135,7 @@ describe('loadConfig', () => {
         redisUrl: 'redis://127.0.0.1:6379/0',
         maxTrackedKeys: 5000,
       },
+      http: { requestTimeoutMs: 20000, headersTimeoutMs: 5000, keepAliveTimeoutMs: 65000, maxConnections: 300 },
       trustProxy: 1,
       corsOrigins: ['https://app.contoso.example', 'http://localhost:3000'],
       logPii: true,
@@ -194,6 +200,12 @@ describe('loadConfig', () => {
 });
 
 describe('settings that fail closed', () => {
+  it('refuses a headers timeout longer than the request timeout', () => {
+    expect(problems({ ...required, HTTP_REQUEST_TIMEOUT_MS: '1000', HTTP_HEADERS_TIMEOUT_MS: '2000' })).toEqual([
+      'HTTP_HEADERS_TIMEOUT_MS must not be longer than HTTP_REQUEST_TIMEOUT_MS',
+    ]);
+  });
+
   it.each(['API_REQUIRED_SCOPES', 'API_REQUIRED_APP_ROLES', 'AZURE_AUDIENCES', 'CORS_ORIGINS'])(
     'refuses %s set to nothing or to empty items instead of dropping the check',
     (name) => {

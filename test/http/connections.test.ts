@@ -1,0 +1,102 @@
+import { connect, type Socket } from 'node:net';
+import { createTestServer, type TestServer } from '../helpers/server';
+
+// Short limits so that the test takes seconds; the defaults are 30 s, 10 s and 1,000 connections.
+const REQUEST_TIMEOUT_MS = 1500;
+const HEADERS_TIMEOUT_MS = 800;
+const MAX_CONNECTIONS = 12;
+const KEEP_ALIVE_TIMEOUT_MS = 1000;
+// Node enforces the timeouts at its connection checks, every quarter of the headers timeout here.
+const CHECK_MS = HEADERS_TIMEOUT_MS / 4;
+
+let api: TestServer;
+
+beforeAll(async () => {
+  api = await createTestServer({
+    HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+    HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+    HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
+  });
+});
+afterAll(() => api.close());
+
+interface Held {
+  readonly socket: Socket;
+  /** Resolves with the ms from opening to the server closing the connection, and what it answered. */
+  readonly closed: Promise<{ afterMs: number; answer: string }>;
+}
+
+/** Opens a connection and, when `trickle`, sends a POST whose body comes one byte every 300 ms. */
+function hold(trickle: boolean): Held {
+  const { port } = new URL(api.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  const started = Date.now();
+  let answer = '';
+  let timer: NodeJS.Timeout | undefined;
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+  const closed = new Promise<{ afterMs: number; answer: string }>((resolve) => {
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve({ afterMs: Date.now() - started, answer });
+    });
+    socket.on('error', () => undefined);
+  });
+  if (trickle) {
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: api.example\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+    );
+    timer = setInterval(() => socket.write(' '), 300);
+  }
+  return { socket, closed };
+}
+
+async function greeting(): Promise<number> {
+  const reply = await api.queryWithToken(await api.idp.mint(), '{ hello { username } }');
+  return reply.status;
+}
+
+describe('slow and idle clients', () => {
+  it('cuts connections sending a body byte by byte at the request timeout, while a normal request is answered', async () => {
+    const slow = Array.from({ length: 8 }, () => hold(true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await greeting()).toBe(200);
+    const results = await Promise.all(slow.map((held) => held.closed));
+    for (const { afterMs, answer } of results) {
+      expect(afterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+      expect(afterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 2 * CHECK_MS + 500);
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+    }
+    expect(await greeting()).toBe(200);
+  });
+
+  it('cuts connections that never send their headers at the headers timeout', async () => {
+    const idle = Array.from({ length: 4 }, () => hold(false));
+    const results = await Promise.all(idle.map((held) => held.closed));
+    for (const { afterMs } of results) expect(afterMs).toBeLessThan(HEADERS_TIMEOUT_MS + 2 * CHECK_MS + 500);
+  });
+
+  it('closes an idle keep-alive connection after the keep-alive timeout, saying so in Keep-Alive', async () => {
+    const held = hold(false);
+    held.socket.write('GET /healthz HTTP/1.1\r\nHost: api.example\r\n\r\n');
+    const { afterMs, answer } = await held.closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toMatch(/\r\nKeep-Alive: timeout=1\r\n/i);
+    expect(afterMs).toBeGreaterThanOrEqual(KEEP_ALIVE_TIMEOUT_MS - 50);
+    // Node waits about a second past the timeout it announces, so that a client closes first.
+    expect(afterMs).toBeLessThan(KEEP_ALIVE_TIMEOUT_MS + 1600);
+  });
+
+  it('closes connections over HTTP_MAX_CONNECTIONS at once, counts them, and serves again once others end', async () => {
+    const held = Array.from({ length: MAX_CONNECTIONS }, () => hold(true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const extra = hold(false);
+    const { afterMs, answer } = await extra.closed;
+    expect(afterMs).toBeLessThan(HEADERS_TIMEOUT_MS);
+    expect(answer).toBe('');
+    await Promise.all(held.map((connection) => connection.closed));
+    expect(await greeting()).toBe(200);
+    const metrics = await api.get('/metrics');
+    expect(String(metrics.body)).toMatch(/^http_connections_dropped_total [1-9]\d*$/m);
+  });
+});
