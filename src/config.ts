@@ -46,6 +46,12 @@ export interface Config {
     /** Open connections at most; the server closes any further one at once. */
     readonly maxConnections: number;
   };
+  readonly shutdown: {
+    /** Seconds the server keeps serving after SIGTERM (readiness failing, connections closed after each answer). */
+    readonly drainSeconds: number;
+    /** Seconds from SIGTERM after which connections still open are cut. */
+    readonly timeoutSeconds: number;
+  };
   /** How many proxies in front of the API to trust for X-Forwarded-For (0: use the socket address). */
   readonly trustProxy: number;
   readonly corsOrigins: readonly string[];
@@ -196,6 +202,8 @@ const schema = z
     HTTP_HEADERS_TIMEOUT_MS: wholeNumber('HTTP_HEADERS_TIMEOUT_MS', 10000, 100, 3600000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 3600000),
     HTTP_MAX_CONNECTIONS: wholeNumber('HTTP_MAX_CONNECTIONS', 1000, 1, 1000000),
+    SHUTDOWN_DRAIN_SECONDS: wholeNumber('SHUTDOWN_DRAIN_SECONDS', 5, 0, 600),
+    SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600),
     CORS_ORIGINS: list('CORS_ORIGINS').refine((origins) => origins.every(isOrigin), {
       message: 'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
     }),
@@ -215,6 +223,9 @@ const schema = z
         code: 'custom',
         message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
       });
+    }
+    if (env.SHUTDOWN_DRAIN_SECONDS >= env.SHUTDOWN_TIMEOUT_SECONDS) {
+      ctx.addIssue({ code: 'custom', message: 'SHUTDOWN_DRAIN_SECONDS must be shorter than SHUTDOWN_TIMEOUT_SECONDS' });
     }
     if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
       ctx.addIssue({
@@ -283,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.HTTP_MAX_CONNECTIONS,
     }),
+    shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     logPii: e.LOG_PII,

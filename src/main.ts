@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
+import { groupMetricsOfWorker, supervise } from './cluster';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { createServer } from './server';
@@ -16,22 +17,24 @@ function readConfig(): Config {
   }
 }
 
-/** One server in this process; stops gracefully on SIGTERM/SIGINT. */
+/** One server in this process (alone, or as a cluster worker); stops gracefully on SIGTERM/SIGINT. */
 async function serve(config: Config, logger: Logger): Promise<void> {
-  const server = await createServer({ config, logger });
-  const url = await server.listen();
-  logger.info(
-    { event: 'listening', url: `${url}/graphql`, env: config.env, ready: server.verifier.ready() },
-    'API listening',
-  );
+  const server = await createServer({
+    config,
+    logger,
+    ...(cluster.isWorker && { groupMetrics: groupMetricsOfWorker }),
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ event: 'stopping', signal }, 'Finishing in-flight requests');
+    logger.info(
+      { event: 'stopping', signal, drainSeconds: config.shutdown.drainSeconds },
+      'Draining: readiness fails, requests are served until the drain period ends',
+    );
     server.stop().then(
-      () => {
-        logger.info({ event: 'stopped' }, 'Stopped');
+      (report) => {
+        logger.info({ event: 'stopped', ...report }, 'Stopped');
         logger.flush();
         process.exit(0);
       },
@@ -44,32 +47,20 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-}
-
-/** WEB_CONCURRENCY workers sharing the port; a worker that dies is replaced; signals are passed on. */
-function supervise(config: Config, logger: Logger): void {
-  let stopping = false;
-  const fork = () => cluster.fork();
-  for (let i = 0; i < config.webConcurrency; i += 1) fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    logger.error({ event: 'worker_exited', pid: worker.process.pid, code, signal }, 'Worker exited; starting another');
-    fork();
-  });
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ event: 'stopping', signal, workers: config.webConcurrency }, 'Stopping workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const url = await server.listen();
+  logger.info(
+    { event: 'listening', url: `${url}/graphql`, env: config.env, ready: server.verifier.ready() },
+    'API listening',
+  );
 }
 
 const config = readConfig();
 const logger = createLogger(config.logLevel);
 if (config.webConcurrency > 1 && cluster.isPrimary) supervise(config, logger);
-else void serve(config, logger);
+else
+  serve(config, logger).catch((error: unknown) => {
+    const { code, message } = error as { code?: string; message?: string };
+    logger.fatal({ event: 'start_failed', code, error: message }, `Could not start: ${message}`);
+    logger.flush();
+    process.exit(1);
+  });

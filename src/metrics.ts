@@ -23,6 +23,8 @@ export function createMetrics(): Metrics {
         name: 'signing_key_age_seconds',
         help: 'Age of the oldest signing key set; NaN while keys were never obtained',
         registers,
+        // With several workers (node:cluster), the oldest of theirs.
+        aggregator: 'max',
         collect() {
           this.set(verifier.keyAgeSeconds() ?? Number.NaN);
         },
@@ -43,6 +45,7 @@ export function createMetrics(): Metrics {
         name: 'token_cache_hit_ratio',
         help: 'Share of token verifications answered from the cache since start',
         registers,
+        aggregator: 'average',
         collect() {
           const { hits, misses } = verifier.cacheStats();
           this.set(hits + misses === 0 ? 0 : hits / (hits + misses));

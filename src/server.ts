@@ -7,7 +7,7 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import fastifyApollo from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -31,9 +31,11 @@ import {
   internalError,
   rateLimited,
 } from './errors';
+import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { budgetKeyOf, clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
+import { gracefulShutdown, type ShutdownReport } from './http/shutdown';
 import { hostHeaderProblem } from './http/host-header';
 import { createMetrics } from './metrics';
 import { createRateLimits, RateLimitedError } from './rate-limits';
@@ -47,14 +49,19 @@ export interface ServerOptions {
   readonly verifier?: TokenVerifier;
   /** Dev mode: a token pre-filled as the Sandbox's shared Authorization header. */
   readonly sandboxToken?: string;
+  /** The metrics of the whole process group (a node:cluster worker asks the primary); default: this server's. */
+  readonly groupMetrics?: (own: Registry) => () => Promise<string>;
 }
 
 export interface AppServer {
   readonly verifier: TokenVerifier;
   /** Loads the signing keys, then listens; resolves to the base URL. */
   listen(port?: number, host?: string): Promise<string>;
-  /** Stops accepting requests, finishes those in flight, stops key refreshes. */
-  stop(): Promise<void>;
+  /**
+   * Graceful shutdown (see GracefulShutdown): readiness fails at once, requests are served for the drain period,
+   * then those in flight finish until the deadline; key refreshes and Apollo stop last.
+   */
+  stop(): Promise<ShutdownReport>;
 }
 
 // Where Apollo Sandbox and Studio run, allowed as CORS origins outside production.
@@ -73,6 +80,7 @@ export async function createServer({
   logger,
   verifier: given,
   sandboxToken,
+  groupMetrics,
 }: ServerOptions): Promise<AppServer> {
   const production = config.env === 'production';
   const metrics = createMetrics();
@@ -84,6 +92,7 @@ export async function createServer({
       onKeyFetch: ({ source, ok }) => metrics.keyFetches.inc({ source, result: ok ? 'success' : 'failure' }),
     });
   metrics.observeVerifier(verifier);
+  const metricsText = groupMetrics ? groupMetrics(metrics.registry) : () => metrics.registry.metrics();
   const audit = createAudit(logger, metrics, config.logPii);
   const limits = createRateLimits(config.rateLimits, logger);
   const accessLog = createAccessLog(logger, metrics.requestDuration);
@@ -118,7 +127,10 @@ export async function createServer({
     blockFieldSuggestion: { enabled: false },
   }).protect();
 
+  const shutdown = gracefulShutdown(app, config.shutdown);
   const apollo = new ApolloServer<Context>({
+    // One shutdown path: main.ts's signal handlers call stop(); Apollo's own would stop it a second way.
+    stopOnTerminationSignals: false,
     schema: buildSchema(config.policy),
     formatError,
     introspection: !production,
@@ -129,7 +141,6 @@ export async function createServer({
     validationRules: armor.validationRules,
     plugins: [
       ...armor.plugins,
-      fastifyApolloDrainPlugin(app),
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
       // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
       // its answers are per caller: every response says `no-store` (onRequest hook below).
@@ -245,12 +256,10 @@ export async function createServer({
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const ready = verifier.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'signing keys not loaded' });
+    const status = shutdown.draining ? 'shutting down' : verifier.ready() ? 'ready' : 'signing keys not loaded';
+    return reply.code(status === 'ready' ? 200 : 503).send({ status });
   });
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
   await app.ready();
 
@@ -264,10 +273,12 @@ export async function createServer({
       return `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
     },
     async stop() {
+      const report = await shutdown.run();
       verifier.stop();
-      await app.close();
+      await apollo.stop();
       accessLog.flush();
       await limits.close();
+      return report;
     },
   };
 }

@@ -1,24 +1,13 @@
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadOrCreateDevKey } from '../src/dev/dev-key';
-import {
-  DEV_CLIENT_ID,
-  DEV_TENANT_ID,
-  startIdentityProvider,
-  type IdentityProvider,
-} from '../src/dev/identity-provider';
+import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../src/dev/identity-provider';
+import { baseEnv, dist, requireBuild, root, startProduction, waitForLine } from './helpers/process';
 import { createTestServer } from './helpers/server';
 
-// These run the compiled entry points, as `npm start`, `npm run dev` and `npm run token` do (`npm test` builds first).
-const root = resolve(__dirname, '..');
-const dist = (file: string) => join(root, 'dist', file);
-const baseEnv = { PATH: process.env['PATH'] ?? '' };
-
-beforeAll(() => {
-  if (!existsSync(dist('main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
-});
+beforeAll(requireBuild);
 
 function run(file: string, env: Record<string, string>, cwd = root) {
   return spawnSync(process.execPath, [dist(file)], {
@@ -26,37 +15,6 @@ function run(file: string, env: Record<string, string>, cwd = root) {
     cwd,
     encoding: 'utf8',
     timeout: 15000,
-  });
-}
-
-/** `npm start` in production mode on a free loopback port, verifying against `idp`. */
-function startProduction(idp: IdentityProvider, env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [dist('main.js')], {
-    env: {
-      ...baseEnv,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      AZURE_TENANT_ID: idp.tenantId,
-      AZURE_CLIENT_ID: idp.clientId,
-      AZURE_AUTHORITY_HOST: idp.url,
-      ...env,
-    },
-  });
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${output}`)), 10000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split('\n').find((candidate) => pattern.test(candidate));
-      if (line) {
-        clearTimeout(timer);
-        resolvePromise(line);
-      }
-    });
   });
 }
 

@@ -51,6 +51,7 @@ describe('loadConfig', () => {
         maxTrackedKeys: 100000,
       },
       http: { requestTimeoutMs: 30000, headersTimeoutMs: 10000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
+      shutdown: { drainSeconds: 5, timeoutSeconds: 25 },
       trustProxy: 0,
       corsOrigins: [],
       logPii: false,
@@ -97,6 +98,8 @@ describe('loadConfig', () => {
       HTTP_HEADERS_TIMEOUT_MS: '5000',
       HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
       HTTP_MAX_CONNECTIONS: '300',
+      SHUTDOWN_DRAIN_SECONDS: '10',
+      SHUTDOWN_TIMEOUT_SECONDS: '40',
       REDIS_URL: 'redis://127.0.0.1:6379/0',
       TRUST_PROXY: '1',
       CORS_ORIGINS: 'https://app.contoso.example,http://localhost:3000',
@@ -136,6 +139,7 @@ describe('loadConfig', () => {
         maxTrackedKeys: 5000,
       },
       http: { requestTimeoutMs: 20000, headersTimeoutMs: 5000, keepAliveTimeoutMs: 65000, maxConnections: 300 },
+      shutdown: { drainSeconds: 10, timeoutSeconds: 40 },
       trustProxy: 1,
       corsOrigins: ['https://app.contoso.example', 'http://localhost:3000'],
       logPii: true,
@@ -200,6 +204,12 @@ describe('loadConfig', () => {
 });
 
 describe('settings that fail closed', () => {
+  it('refuses a drain period as long as the shutdown deadline', () => {
+    expect(problems({ ...required, SHUTDOWN_DRAIN_SECONDS: '30', SHUTDOWN_TIMEOUT_SECONDS: '30' })).toEqual([
+      'SHUTDOWN_DRAIN_SECONDS must be shorter than SHUTDOWN_TIMEOUT_SECONDS',
+    ]);
+  });
+
   it('refuses a headers timeout longer than the request timeout', () => {
     expect(problems({ ...required, HTTP_REQUEST_TIMEOUT_MS: '1000', HTTP_HEADERS_TIMEOUT_MS: '2000' })).toEqual([
       'HTTP_HEADERS_TIMEOUT_MS must not be longer than HTTP_REQUEST_TIMEOUT_MS',

@@ -31,6 +31,8 @@ export const TEST_ENV = {
   LOG_LEVEL: 'info',
   API_REQUIRED_SCOPES: 'access_as_user',
   API_REQUIRED_APP_ROLES: 'Hello.Read.All',
+  // Test servers stop at once; the shutdown tests set their own drain period.
+  SHUTDOWN_DRAIN_SECONDS: '0',
 };
 
 /** The real server on port 0, verifying against a real local identity provider. */

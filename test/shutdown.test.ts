@@ -1,0 +1,225 @@
+import { Agent, request } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
+import { collectLogLines, requireBuild, startProduction, until, waitForLine } from './helpers/process';
+
+let idp: IdentityProvider;
+beforeAll(async () => {
+  requireBuild();
+  idp = await startIdentityProvider();
+});
+afterAll(() => idp.close());
+
+interface Outcome {
+  readonly status?: number;
+  readonly connection?: string;
+  readonly error?: string;
+  readonly sentAt: number;
+}
+
+/** TCP connections the client saw established (the kernel's handshake, whether or not the server accepted them). */
+let connected = 0;
+
+/** One POST of `body` over `agent`; resolves with the answer or the connection error, never rejects. */
+function send(url: string, agent: Agent | false, token: string, body = '{"query":"{ hello { username } }"}') {
+  return new Promise<Outcome>((resolve) => {
+    const sentAt = Date.now();
+    const req = request(
+      `${url}/graphql`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode, connection: String(res.headers.connection ?? ''), sentAt }),
+        );
+      },
+    );
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, sentAt }));
+    req.on('socket', (socket) => {
+      if (socket.connecting) socket.once('connect', () => (connected += 1));
+    });
+    req.end(body);
+  });
+}
+
+const readiness = async (url: string) => (await fetch(`${url}/readyz`)).status;
+
+describe('graceful shutdown of the production server', () => {
+  it('fails readiness at once, serves keep-alive load through the drain period, and resets no accepted request', async () => {
+    const child = startProduction(idp, {
+      SHUTDOWN_DRAIN_SECONDS: '2',
+      SHUTDOWN_TIMEOUT_SECONDS: '10',
+      RATE_LIMIT_CALLER_REQUESTS: '1000000',
+    });
+    try {
+      const lines = collectLogLines(child);
+      await until(() => lines.some((line) => line['event'] === 'listening'));
+      const base = new URL(lines.find((line) => line['event'] === 'listening')!['url'] as string).origin;
+      const token = await idp.mint();
+      const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+      const outcomes: Outcome[] = [];
+      let signalledAt = Number.POSITIVE_INFINITY;
+      let refused = false;
+      // 16 clients on keep-alive connections, each sending its next request as soon as the last is answered.
+      const clients = Array.from({ length: 16 }, async () => {
+        while (!refused) {
+          const outcome = await send(base, agent, token);
+          outcomes.push(outcome);
+          if (outcome.error === 'ECONNREFUSED') refused = true;
+        }
+      });
+      await new Promise((wait) => setTimeout(wait, 500));
+      const exited = new Promise<number | null>((done) => child.on('exit', done));
+      signalledAt = Date.now();
+      child.kill('SIGTERM');
+      await until(() => lines.some((line) => line['event'] === 'stopping'));
+      const drainingSeenAt = Date.now();
+      expect(await readiness(base)).toBe(503);
+      await Promise.all(clients);
+      agent.destroy();
+      expect(await exited).toBe(0);
+
+      const resets = outcomes.filter((outcome) => outcome.error === 'ECONNRESET').length;
+      const stopped = lines.find((line) => line['event'] === 'stopped');
+      // Once the server stops accepting, new connections are refused. A connection the kernel completed in the
+      // moment the listening socket was closing is reset: the server never accepted it, so it never saw its
+      // request. Every connection the server did accept was answered: none was cut, none reset.
+      // (The one more is the readiness probe's connection, made with fetch.)
+      expect(stopped).toMatchObject({ connectionsCut: 0, connectionsAccepted: connected - resets + 1 });
+      const errors = outcomes.filter((outcome) => outcome.error !== undefined && outcome.error !== 'ECONNRESET');
+      expect(new Set(errors.map((outcome) => outcome.error))).toEqual(new Set(['ECONNREFUSED']));
+      const afterSignal = outcomes.filter((outcome) => outcome.status !== undefined && outcome.sentAt > drainingSeenAt);
+      expect(afterSignal.length).toBeGreaterThan(50);
+      expect(afterSignal.filter((outcome) => outcome.status !== 200 || outcome.connection !== 'close')).toEqual([]);
+      const lastServed = Math.max(...afterSignal.map((outcome) => outcome.sentAt));
+      expect(lastServed - signalledAt).toBeGreaterThan(1500);
+      // Every answer was logged before the process exited.
+      const served = outcomes.filter((outcome) => outcome.status === 200).length;
+      expect(lines.filter((line) => line['msg'] === 'request completed' && line['path'] === '/graphql')).toHaveLength(
+        served,
+      );
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('lets an upload in progress finish after the drain period, and cuts one still open at the deadline', async () => {
+    const child = startProduction(idp, { SHUTDOWN_DRAIN_SECONDS: '1', SHUTDOWN_TIMEOUT_SECONDS: '3' });
+    try {
+      const listening = JSON.parse(await waitForLine(child, /"event":"listening"/)) as { url: string };
+      const base = new URL(listening.url).origin;
+      const token = await idp.mint();
+      const body = JSON.stringify({ query: `{ hello { username } }${' '.repeat(2000)}` });
+      /** A POST whose body arrives in 20 pieces over `ms`, or never completes when `ms` is Infinity. */
+      const upload = (ms: number) =>
+        new Promise<Outcome>((resolve) => {
+          const sentAt = Date.now();
+          const req = request(
+            `${base}/graphql`,
+            {
+              method: 'POST',
+              agent: false,
+              headers: {
+                'content-type': 'application/json',
+                'content-length': String(body.length),
+                authorization: `Bearer ${token}`,
+              },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode, sentAt }));
+            },
+          );
+          req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, sentAt }));
+          const piece = Math.ceil(body.length / 20);
+          let sent = 0;
+          const timer = setInterval(
+            () => {
+              if (!Number.isFinite(ms) && sent + piece >= body.length) return;
+              req.write(body.slice(sent, sent + piece));
+              sent += piece;
+              if (sent >= body.length) {
+                clearInterval(timer);
+                req.end();
+              }
+            },
+            Number.isFinite(ms) ? ms / 20 : 100,
+          );
+          req.on('close', () => clearInterval(timer));
+        });
+      const finishing = upload(2400);
+      const stuck = upload(Number.POSITIVE_INFINITY);
+      await new Promise((wait) => setTimeout(wait, 200));
+      const signalledAt = Date.now();
+      child.kill('SIGTERM');
+      expect(await finishing).toMatchObject({ status: 200 });
+      const cut = await stuck;
+      expect(cut.error).toBe('ECONNRESET');
+      const cutAfter = Date.now() - signalledAt;
+      expect(cutAfter).toBeGreaterThanOrEqual(2800);
+      expect(cutAfter).toBeLessThan(4500);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('WEB_CONCURRENCY', () => {
+  it('re-forks a worker that dies at start-up with a growing delay, not in a tight loop', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+    const port = (blocker.address() as { port: number }).port;
+    const child = startProduction(idp, { WEB_CONCURRENCY: '2', PORT: String(port) });
+    try {
+      const lines = collectLogLines(child);
+      // A worker takes one to two seconds to start and fail here; without the delays there would be dozens.
+      await new Promise((wait) => setTimeout(wait, 6000));
+      const exits = lines.filter((line) => line['event'] === 'worker_exited');
+      expect(exits.length).toBeGreaterThanOrEqual(3);
+      expect(exits.length).toBeLessThanOrEqual(6);
+      expect(exits.map((line) => line['restartInMs'])).toEqual(
+        [1000, 2000, 4000, 8000, 16000, 30000].slice(0, exits.length),
+      );
+      expect(lines.filter((line) => line['event'] === 'start_failed')[0]).toMatchObject({ code: 'EADDRINUSE' });
+      // Once the port is free, the next replacement starts serving.
+      await new Promise<void>((done) => blocker.close(() => done()));
+      await until(() => lines.some((line) => line['event'] === 'listening'), 20000);
+    } finally {
+      child.kill('SIGKILL');
+      blocker.close();
+    }
+  }, 30000);
+
+  it('serves /metrics for the whole process group, whichever worker answers', async () => {
+    const child = startProduction(idp, { WEB_CONCURRENCY: '2' });
+    try {
+      const lines = collectLogLines(child);
+      await until(() => lines.filter((line) => line['event'] === 'listening').length === 2);
+      const base = new URL(lines.find((line) => line['event'] === 'listening')!['url'] as string).origin;
+      const forged = await idp.mint({ audience: 'api://another-api' });
+      // New connections, which node:cluster hands to the workers in turn.
+      for (let i = 0; i < 10; i += 1) expect((await send(base, false, forged)).status).toBe(401);
+      await until(() => lines.filter((line) => line['msg'] === 'request completed').length === 10);
+      const servedBy = new Set(lines.filter((line) => line['msg'] === 'request completed').map((line) => line['pid']));
+      expect(servedBy.size).toBe(2);
+      for (let i = 0; i < 4; i += 1) {
+        const text = await new Promise<string>((resolve, reject) => {
+          request(`${base}/metrics`, { agent: false }, (res) => {
+            let data = '';
+            res.on('data', (chunk: Buffer) => (data += chunk.toString()));
+            res.on('end', () => resolve(data));
+          })
+            .on('error', reject)
+            .end();
+        });
+        expect(text).toMatch(/^auth_failures_total\{reason="wrong_audience"\} 10$/m);
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
