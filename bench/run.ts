@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     'fresh-tokens': { type: 'string', default: '150000' },
     'soak-requests': { type: 'string', default: '1000000' },
+    /** Requests of the address flood, each from another address (0 skips it). */
+    'flood-addresses': { type: 'string', default: '300000' },
     variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers' },
     modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
@@ -42,6 +44,7 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const FRESH_TOKENS = Number(args['fresh-tokens']);
 const SOAK = Number(args['soak-requests']);
+const FLOOD = Number(args['flood-addresses']);
 const ROUNDS = Number(args.rounds);
 const SLICES = Number(args.slices);
 const root = join(__dirname, '../..');
@@ -343,6 +346,60 @@ async function soak(variant: Variant, tokens: TokenPool): Promise<SoakResult> {
   }
 }
 
+interface FloodResult {
+  /** RSS after a full collection, after each third of the flood. */
+  readings: { addresses: number; rss: RssReading }[];
+  errors: number;
+}
+
+/**
+ * Forged tokens, each request from another address (X-Forwarded-For through one trusted proxy, a /64 of the
+ * documentation prefix 2001:db8::/32 per request): every address gets a failure counter. The counters are bounded
+ * (RATE_LIMIT_MAX_TRACKED_KEYS, 100,000 by default), so RSS must stop growing once that many are held.
+ */
+async function flood(variant: Variant): Promise<FloodResult> {
+  const { url, child } = await startVariant(
+    { ...variant, env: { ...variant.env, TRUST_PROXY: '1', RATE_LIMIT_AUTH_FAILURES: '20' } },
+    ['--expose-gc', '--require', join(root, 'dist-bench/bench/collect-on-signal.js')],
+  );
+  let sent = 0;
+  let errors = 0;
+  const readings: FloodResult['readings'] = [];
+  try {
+    for (let third = 0; third < 3; third += 1) {
+      const run = autocannon({
+        url,
+        connections: CONNECTIONS,
+        amount: Math.round(FLOOD / 3),
+        method: 'POST',
+        body: BODY,
+        requests: [
+          {
+            setupRequest(request: autocannon.Request) {
+              const n = sent++;
+              request.headers = {
+                'content-type': 'application/json',
+                authorization: 'Bearer not.a.token',
+                'x-forwarded-for': `2001:db8:${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}::1`,
+              };
+              return request;
+            },
+            onResponse(status: number) {
+              if (status !== 401) errors += 1;
+            },
+          },
+        ],
+      }) as unknown as Promise<autocannon.Result>;
+      const result = await run;
+      errors += result.errors + result.timeouts;
+      readings.push({ addresses: sent, rss: await settledRss(child) });
+    }
+    return { readings, errors };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 /** The run with the median requests/s; errors of every run count. */
 function median(runs: Result[]): Result {
   const chosen = middleBy(runs, (run) => run.requestsPerSecond);
@@ -427,6 +484,7 @@ async function main(): Promise<void> {
   }
   const ours = variants.find((variant) => variant.name === 'ours');
   const soakResult = ours && SOAK > 0 ? await soak(ours, fresh.slice(0, 5000)) : undefined;
+  const floodResult = ours && FLOOD > 0 ? await flood(ours) : undefined;
   await idp.close();
 
   const find = (variant: string, mode: Mode) => results.find((r) => r.variant === variant && r.mode === mode);
@@ -480,7 +538,22 @@ async function main(): Promise<void> {
     );
     targets.push([`RSS after ${SOAK} within 10% of RSS after ${SOAK / 10} (after a full collection)`, growth <= 1.1]);
   }
-  const errors = results.reduce((sum, r) => sum + r.errors, 0) + (soakResult?.errors ?? 0);
+  if (floodResult) {
+    const [first, , last] = floodResult.readings as [FloodResult['readings'][0], unknown, FloodResult['readings'][0]];
+    const growth = last.rss.collected / first.rss.collected;
+    lines.push(
+      `- address flood (forged tokens, a new IPv6 /64 per request): RSS after a full collection ` +
+        floodResult.readings
+          .map(({ addresses, rss }) => `${rss.collected.toFixed(0)} MB after ${addresses}`)
+          .join(', ') +
+        ` distinct addresses (x${growth.toFixed(3)} from the first to the last); ${floodResult.errors} errors`,
+    );
+    targets.push([
+      `address flood: RSS after ${last.addresses} addresses within 10% of RSS after ${first.addresses}`,
+      growth <= 1.1,
+    ]);
+  }
+  const errors = results.reduce((sum, r) => sum + r.errors, 0) + (soakResult?.errors ?? 0) + (floodResult?.errors ?? 0);
   const report = [
     '# Benchmark results',
     '',
