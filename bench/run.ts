@@ -438,6 +438,8 @@ async function main(): Promise<void> {
       // Each token not yet verified holds one of its address's verification slots while it is checked, and all 64
       // connections come from one loopback address: the budget must cover them (the limiter still runs).
       RATE_LIMIT_AUTH_FAILURES: '1000000',
+      // Servers are stopped between rounds; the drain period is for load balancers, not for this.
+      SHUTDOWN_DRAIN_SECONDS: '0',
     },
   };
   // In the order of a round (see below): ours between the baseline and the naive variant.

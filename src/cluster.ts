@@ -5,34 +5,47 @@ import type { Logger } from './logger';
 
 const METRICS_REQUEST = 'group-metrics:request';
 const METRICS_RESPONSE = 'group-metrics:response';
-/** A worker that exits sooner than this after its start failed to start: its replacement waits. */
-const HEALTHY_AFTER_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /**
- * The primary of WEB_CONCURRENCY workers sharing one port. A worker that dies is replaced; one that dies while
- * starting (the port taken, the configuration refused by a dependency) is replaced after a delay that doubles up to
- * 30 s, so a fault that persists does not become a tight fork loop. Signals are passed on to the workers, and a
- * worker's request for the group's metrics is answered with every worker's metrics aggregated.
+ * The primary of WEB_CONCURRENCY workers sharing one port. A worker that dies is replaced at once; one that dies
+ * before it listens (the port taken, the configuration refused by a dependency) is replaced after a delay that
+ * doubles up to 30 s, so a fault that persists does not become a tight fork loop. Signals are passed on to the
+ * workers, and a worker's request for the group's metrics is answered with every worker's metrics aggregated.
+ *
+ * Connections are distributed by the operating system (SCHED_NONE: every worker accepts on the shared socket), not
+ * by Node's default round robin, where the primary accepts each connection and hands it to a worker: when that
+ * worker died before taking it, the primary kept the connection open and unanswered until it stopped (a request
+ * sent within ~20 ms of a SIGKILL hung, its socket left in CLOSE_WAIT; test/cluster.test.ts). With SCHED_NONE a dead
+ * worker's connections are closed by the kernel, and those still queued are accepted by the others. On Linux the
+ * kernel wakes whichever worker waits, so the spread is less even than round robin under light load
+ * (bench/RESULTS.md measures the throughput of two workers).
  */
 export function supervise(config: Config, logger: Logger): void {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   let stopping = false;
-  let quickFailures = 0;
-  const startedAt = new Map<Worker, number>();
+  let failedStarts = 0;
+  const workers = new Map<Worker, { startedAt: number; listening: boolean }>();
   const aggregator = new AggregatorRegistry();
 
-  const fork = () => startedAt.set(cluster.fork(), Date.now());
+  const fork = () => workers.set(cluster.fork(), { startedAt: Date.now(), listening: false });
   for (let i = 0; i < config.webConcurrency; i += 1) fork();
 
+  cluster.on('listening', (worker) => {
+    const state = workers.get(worker);
+    if (state) state.listening = true;
+    failedStarts = 0;
+  });
   cluster.on('exit', (worker, code, signal) => {
-    const ranMs = Date.now() - (startedAt.get(worker) ?? 0);
-    startedAt.delete(worker);
+    const state = workers.get(worker);
+    workers.delete(worker);
     if (stopping) {
-      if (startedAt.size === 0) process.exit(0);
+      if (workers.size === 0) process.exit(0);
       return;
     }
-    quickFailures = ranMs < HEALTHY_AFTER_MS ? quickFailures + 1 : 0;
-    const delayMs = quickFailures === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (quickFailures - 1));
+    const ranMs = Date.now() - (state?.startedAt ?? 0);
+    failedStarts = state?.listening ? 0 : failedStarts + 1;
+    const delayMs = failedStarts === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (failedStarts - 1));
     logger.error(
       { event: 'worker_exited', pid: worker.process.pid, code, signal, ranMs, restartInMs: delayMs },
       'Worker exited; starting another',
@@ -53,9 +66,9 @@ export function supervise(config: Config, logger: Logger): void {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ event: 'stopping', signal, workers: startedAt.size }, 'Stopping workers');
-    if (startedAt.size === 0) process.exit(0);
-    for (const worker of startedAt.keys()) worker.process.kill(signal);
+    logger.info({ event: 'stopping', signal, workers: workers.size }, 'Stopping workers');
+    if (workers.size === 0) process.exit(0);
+    for (const worker of workers.keys()) worker.process.kill(signal);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -104,8 +104,15 @@ const flag = (name: string) =>
       return false;
     });
 
-const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z
+/** The whole-number settings with their default and range, for the settings reference (a test compares them). */
+export const NUMBER_SETTINGS: Record<
+  string,
+  { readonly fallback: number; readonly min: number; readonly max: number }
+> = {};
+
+const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => {
+  NUMBER_SETTINGS[name] = { fallback, min, max };
+  return z
     .string()
     .optional()
     .transform((value, ctx) => {
@@ -116,6 +123,7 @@ const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_S
       }
       return parsed;
     });
+};
 
 const schema = z
   .object({
@@ -237,6 +245,9 @@ const schema = z
       ctx.addIssue({ code: 'custom', message: 'AZURE_ALLOWED_TENANTS must be tenant GUIDs, comma separated' });
     }
   });
+
+/** Every environment variable the server reads (the settings reference in README.md must name each one). */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(schema.shape));
 
 function isOrigin(value: string): boolean {
   return URL.canParse(value) && new URL(value).origin === value;

@@ -47,6 +47,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A worker whose primary is gone cannot tell it that it stops listening; that must not crash the shutdown.
+  cluster.worker?.on('error', (error: Error) =>
+    logger.warn({ event: 'primary_unreachable', error: error.message }, 'The cluster primary is unreachable'),
+  );
   const url = await server.listen();
   logger.info(
     { event: 'listening', url: `${url}/graphql`, env: config.env, ready: server.verifier.ready() },

@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
-import { createServer, type Server } from 'node:net';
 import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
 import { collectLogLines, requireBuild, startProduction, until, waitForLine } from './helpers/process';
+import { postGraphql, type Outcome } from './helpers/raw-http';
 
 let idp: IdentityProvider;
 beforeAll(async () => {
@@ -10,41 +10,10 @@ beforeAll(async () => {
 });
 afterAll(() => idp.close());
 
-interface Outcome {
-  readonly status?: number;
-  readonly connection?: string;
-  readonly error?: string;
-  readonly sentAt: number;
-}
-
 /** TCP connections the client saw established (the kernel's handshake, whether or not the server accepted them). */
 let connected = 0;
-
-/** One POST of `body` over `agent`; resolves with the answer or the connection error, never rejects. */
-function send(url: string, agent: Agent | false, token: string, body = '{"query":"{ hello { username } }"}') {
-  return new Promise<Outcome>((resolve) => {
-    const sentAt = Date.now();
-    const req = request(
-      `${url}/graphql`,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode, connection: String(res.headers.connection ?? ''), sentAt }),
-        );
-      },
-    );
-    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, sentAt }));
-    req.on('socket', (socket) => {
-      if (socket.connecting) socket.once('connect', () => (connected += 1));
-    });
-    req.end(body);
-  });
-}
+const send = (base: string, agent: Agent, token: string) =>
+  postGraphql(base, token, { agent, onConnect: () => (connected += 1) });
 
 const readiness = async (url: string) => (await fetch(`${url}/readyz`)).status;
 
@@ -162,62 +131,6 @@ describe('graceful shutdown of the production server', () => {
       const cutAfter = Date.now() - signalledAt;
       expect(cutAfter).toBeGreaterThanOrEqual(2800);
       expect(cutAfter).toBeLessThan(4500);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
-});
-
-describe('WEB_CONCURRENCY', () => {
-  it('re-forks a worker that dies at start-up with a growing delay, not in a tight loop', async () => {
-    const blocker: Server = createServer();
-    await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
-    const port = (blocker.address() as { port: number }).port;
-    const child = startProduction(idp, { WEB_CONCURRENCY: '2', PORT: String(port) });
-    try {
-      const lines = collectLogLines(child);
-      // A worker takes one to two seconds to start and fail here; without the delays there would be dozens.
-      await new Promise((wait) => setTimeout(wait, 6000));
-      const exits = lines.filter((line) => line['event'] === 'worker_exited');
-      expect(exits.length).toBeGreaterThanOrEqual(3);
-      expect(exits.length).toBeLessThanOrEqual(6);
-      expect(exits.map((line) => line['restartInMs'])).toEqual(
-        [1000, 2000, 4000, 8000, 16000, 30000].slice(0, exits.length),
-      );
-      expect(lines.filter((line) => line['event'] === 'start_failed')[0]).toMatchObject({ code: 'EADDRINUSE' });
-      // Once the port is free, the next replacement starts serving.
-      await new Promise<void>((done) => blocker.close(() => done()));
-      await until(() => lines.some((line) => line['event'] === 'listening'), 20000);
-    } finally {
-      child.kill('SIGKILL');
-      blocker.close();
-    }
-  }, 30000);
-
-  it('serves /metrics for the whole process group, whichever worker answers', async () => {
-    const child = startProduction(idp, { WEB_CONCURRENCY: '2' });
-    try {
-      const lines = collectLogLines(child);
-      await until(() => lines.filter((line) => line['event'] === 'listening').length === 2);
-      const base = new URL(lines.find((line) => line['event'] === 'listening')!['url'] as string).origin;
-      const forged = await idp.mint({ audience: 'api://another-api' });
-      // New connections, which node:cluster hands to the workers in turn.
-      for (let i = 0; i < 10; i += 1) expect((await send(base, false, forged)).status).toBe(401);
-      await until(() => lines.filter((line) => line['msg'] === 'request completed').length === 10);
-      const servedBy = new Set(lines.filter((line) => line['msg'] === 'request completed').map((line) => line['pid']));
-      expect(servedBy.size).toBe(2);
-      for (let i = 0; i < 4; i += 1) {
-        const text = await new Promise<string>((resolve, reject) => {
-          request(`${base}/metrics`, { agent: false }, (res) => {
-            let data = '';
-            res.on('data', (chunk: Buffer) => (data += chunk.toString()));
-            res.on('end', () => resolve(data));
-          })
-            .on('error', reject)
-            .end();
-        });
-        expect(text).toMatch(/^auth_failures_total\{reason="wrong_audience"\} 10$/m);
-      }
     } finally {
       child.kill('SIGKILL');
     }

@@ -1,3 +1,4 @@
+import { request, type Agent } from 'node:http';
 import { connect } from 'node:net';
 
 export interface RawReply {
@@ -34,5 +35,55 @@ export function rawRequest(baseUrl: string, head: readonly string[], body = ''):
     socket.end(
       [...head, 'Connection: close', ...(length > 0 ? [`Content-Length: ${length}`] : []), '', body].join('\r\n'),
     );
+  });
+}
+
+export interface Outcome {
+  readonly status?: number;
+  /** The response's Connection header. */
+  readonly connection?: string;
+  /** The connection error's code, or `hung` when neither an answer nor an error came within `timeoutMs`. */
+  readonly error?: string;
+  readonly sentAt: number;
+}
+
+/**
+ * One POST to `<base>/graphql` over `agent` (false: a new connection); resolves with the answer or the connection
+ * error, never rejects. `onConnect` hears of each new TCP connection the client saw established.
+ */
+export function postGraphql(
+  base: string,
+  token: string,
+  options: { agent?: Agent | false; onConnect?: () => void; timeoutMs?: number } = {},
+): Promise<Outcome> {
+  const body = '{"query":"{ hello { username } }"}';
+  return new Promise<Outcome>((resolve) => {
+    const sentAt = Date.now();
+    const req = request(
+      `${base}/graphql`,
+      {
+        method: 'POST',
+        agent: options.agent ?? false,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode, connection: String(res.headers.connection ?? ''), sentAt }),
+        );
+        res.on('error', () => resolve({ error: 'ECONNRESET', sentAt }));
+      },
+    );
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, sentAt }));
+    req.on('socket', (socket) => {
+      if (socket.connecting && options.onConnect) socket.once('connect', options.onConnect);
+    });
+    if (options.timeoutMs !== undefined) {
+      req.setTimeout(options.timeoutMs, () => {
+        resolve({ error: 'hung', sentAt });
+        req.destroy();
+      });
+    }
+    req.end(body);
   });
 }
