@@ -246,8 +246,38 @@ const schema = z
     }
   });
 
-/** Every environment variable the server reads (the settings reference in README.md must name each one). */
-export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(schema.shape));
+/** Settings of the dev tools only (`npm run dev`, `npm run token`); the server never reads them. */
+const devSchema = z.object({
+  DEV_IDP_PORT: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const port = Number(value);
+      if (!/^\d+$/.test(value.trim()) || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: 'DEV_IDP_PORT must be a whole number from 0 to 65535' });
+      }
+      return port;
+    }),
+});
+
+export interface DevConfig {
+  /** Port of the local identity provider; undefined when not set (the dev tools then use what they recorded, or 4010). */
+  readonly idpPort: number | undefined;
+}
+
+/** Reads the dev tools' own settings; throws a ConfigError listing every problem. */
+export function loadDevConfig(env: NodeJS.ProcessEnv = process.env): DevConfig {
+  const parsed = devSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  return Object.freeze({ idpPort: parsed.data.DEV_IDP_PORT });
+}
+
+/** Every environment variable the code reads (the settings reference in README.md must name each one). */
+export const SETTING_NAMES: readonly string[] = Object.freeze([
+  ...Object.keys(schema.shape),
+  ...Object.keys(devSchema.shape),
+]);
 
 function isOrigin(value: string): boolean {
   return URL.canParse(value) && new URL(value).origin === value;

@@ -44,7 +44,13 @@ export function authFailure(error: AuthError, retryAfterSeconds: number): GraphQ
     headers.set('www-authenticate', wwwAuthenticate({ error: error.category, error_description: error.description }));
   }
   return new GraphQLError(error.description, {
-    extensions: { code, reason: error.reason, http: { status: error.status, headers } },
+    extensions: {
+      code,
+      reason: error.reason,
+      // Clients that expose no HTTP headers on errors (Apollo Client 4) read the delay here.
+      ...(code === ErrorCode.SERVICE_UNAVAILABLE && { retryAfterSeconds }),
+      http: { status: error.status, headers },
+    },
   });
 }
 
@@ -58,6 +64,7 @@ export function rateLimited(error: RateLimitedError): GraphQLError {
     extensions: {
       code: ErrorCode.RATE_LIMITED,
       reason: error.limiter,
+      retryAfterSeconds: error.retryAfterSeconds,
       http: { status: 429, headers: new Map([['retry-after', String(error.retryAfterSeconds)]]) },
     },
   });

@@ -137,6 +137,10 @@ export async function createServer({
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: production,
     allowBatchedHttpRequests: false,
+    // A browser cannot send an Authorization header to another origin without a CORS preflight, so a request that
+    // carries one is no CSRF risk; GraphQL clients that send queries as GET (urql) work with their defaults.
+    // Anonymous GETs and text/plain POSTs still need apollo-require-preflight or x-apollo-operation-name.
+    csrfPrevention: { requestHeaders: ['apollo-require-preflight', 'x-apollo-operation-name', 'authorization'] },
     parseOptions: { maxTokens: config.limits.maxTokens },
     validationRules: armor.validationRules,
     plugins: [

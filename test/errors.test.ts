@@ -66,6 +66,7 @@ describe('error mapping', () => {
     expect(unavailable.extensions).toEqual({
       code: 'SERVICE_UNAVAILABLE',
       reason: 'keys_unavailable',
+      retryAfterSeconds: 30,
       http: { status: 503, headers: new Map([['retry-after', '30']]) },
     });
     const badRequest = authFailure(new AuthError('token_too_large', {}), 30);

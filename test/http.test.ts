@@ -299,7 +299,7 @@ describe('identity provider down', () => {
         errors: [
           {
             message: 'The identity provider is unavailable, so tokens cannot be verified now; retry later',
-            extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'keys_unavailable' },
+            extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'keys_unavailable', retryAfterSeconds: 30 },
           },
         ],
       });

@@ -36,7 +36,11 @@ describe('failed authentications per client address', () => {
         errors: [
           {
             message: `Too many failed authentications from this address: retry after ${refused.headers.get('retry-after')} s`,
-            extensions: { code: 'RATE_LIMITED', reason: 'auth_failures' },
+            extensions: {
+              code: 'RATE_LIMITED',
+              reason: 'auth_failures',
+              retryAfterSeconds: Number(refused.headers.get('retry-after')),
+            },
           },
         ],
       });
@@ -163,7 +167,11 @@ describe('requests per verified caller', () => {
         errors: [
           {
             message: `Too many requests: retry after ${over.headers.get('retry-after')} s`,
-            extensions: { code: 'RATE_LIMITED', reason: 'caller_requests' },
+            extensions: {
+              code: 'RATE_LIMITED',
+              reason: 'caller_requests',
+              retryAfterSeconds: Number(over.headers.get('retry-after')),
+            },
           },
         ],
       });

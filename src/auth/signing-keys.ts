@@ -142,7 +142,7 @@ export class SigningKeySource {
           url: this.metadata?.jwksUri ?? this.options.discoveryUrl,
           keyAgeSeconds: ageMs === undefined ? null : Math.round(ageMs / 1000),
           servingLastGoodKeys: this.ready,
-          error: error instanceof Error ? error.message : String(error),
+          error: describeFailure(error),
         },
         this.ready ? 'Signing key refresh failed; serving the last good keys' : 'Signing keys are unavailable',
       );
@@ -196,4 +196,27 @@ function importRsaKey(jwk: JWK): KeyObject | Error {
   } catch (error) {
     return new Error(`published key ${jwk.kid} is not a usable RSA public key`, { cause: error });
   }
+}
+
+/**
+ * The message of a failed fetch with its underlying causes: undici says only "fetch failed" and keeps the reason
+ * (DNS, refused, timeout, TLS) in `cause`.
+ */
+function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let current = error, depth = 0; current !== undefined && depth < 4; depth += 1) {
+    // Not `instanceof Error`: an error from another realm (a vm context, a worker) is one too.
+    const { message, code, cause } = (typeof current === 'object' && current !== null ? current : {}) as {
+      message?: unknown;
+      code?: unknown;
+      cause?: unknown;
+    };
+    if (typeof message !== 'string') {
+      parts.push(String(current));
+      break;
+    }
+    parts.push(typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message);
+    current = cause;
+  }
+  return parts.join(': ');
 }

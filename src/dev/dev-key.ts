@@ -18,8 +18,8 @@ export async function loadOrCreateDevKey(directory = join(process.cwd(), '.dev')
   }
 }
 
-export const DEV_IDP_PORT = Number(process.env['DEV_IDP_PORT'] ?? 4010);
-export const DEV_AUTHORITY = `http://127.0.0.1:${DEV_IDP_PORT}`;
+/** The local identity provider's port when DEV_IDP_PORT is not set. */
+export const DEFAULT_DEV_IDP_PORT = 4010;
 export const DEV_API_SCOPE = 'access_as_user';
 export const DEV_APP_ROLE = 'Hello.Read.All';
 
@@ -28,4 +28,24 @@ export function refuseProduction(what: string): void {
     console.error(`${what} is for local development only and does not run with NODE_ENV=production.`);
     process.exit(1);
   }
+}
+
+const IDP_FILE = 'identity-provider.json';
+
+/** Notes where `npm run dev`'s identity provider listens, so that `npm run token` finds it in another terminal. */
+export function recordIdentityProvider(url: string, directory = join(process.cwd(), '.dev')): void {
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(join(directory, IDP_FILE), JSON.stringify({ url }));
+}
+
+/** The authority `npm run token` signs for: DEV_IDP_PORT when set, else the recorded one, else the default port. */
+export function devAuthority(idpPort: number | undefined, directory = join(process.cwd(), '.dev')): string {
+  if (idpPort !== undefined) return `http://127.0.0.1:${idpPort}`;
+  try {
+    const { url } = JSON.parse(readFileSync(join(directory, IDP_FILE), 'utf8')) as { url?: unknown };
+    if (typeof url === 'string' && /^http:\/\/127\.0\.0\.1:\d+$/.test(url)) return url;
+  } catch {
+    // nothing recorded: the default port
+  }
+  return `http://127.0.0.1:${DEFAULT_DEV_IDP_PORT}`;
 }

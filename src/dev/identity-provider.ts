@@ -116,7 +116,13 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
 
   // Listen first: the issuers name the port, and requests are handled only once they are known.
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const issuers = issuersOf(url, options.v1IssuerOrigin);

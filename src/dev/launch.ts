@@ -1,40 +1,65 @@
 import 'reflect-metadata';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig, loadDevConfig, type Config } from '../config';
 import { createLogger } from '../logger';
 import { createServer } from '../server';
-import { DEV_API_SCOPE, DEV_APP_ROLE, DEV_IDP_PORT, loadOrCreateDevKey, refuseProduction } from './dev-key';
-import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from './identity-provider';
+import {
+  DEFAULT_DEV_IDP_PORT,
+  DEV_API_SCOPE,
+  DEV_APP_ROLE,
+  loadOrCreateDevKey,
+  recordIdentityProvider,
+  refuseProduction,
+} from './dev-key';
+import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider, type IdentityProvider } from './identity-provider';
+
+/**
+ * What `npm run dev` sets where the environment says nothing. Every other setting is read from the environment as
+ * `npm start` reads it; these differ from production's defaults so that a developer is not in their own way.
+ */
+const DEV_DEFAULTS: Record<string, string> = {
+  HOST: '127.0.0.1',
+  API_REQUIRED_SCOPES: DEV_API_SCOPE,
+  API_REQUIRED_APP_ROLES: DEV_APP_ROLE,
+  // Trying out bad tokens is what one does in dev mode: 1,000 failures a minute per address instead of 20.
+  RATE_LIMIT_AUTH_FAILURES: '1000',
+  // Ctrl-C stops at once: there is no load balancer to drain.
+  SHUTDOWN_DRAIN_SECONDS: '0',
+};
+/** What `npm run dev` always sets, whatever the environment says: the local identity provider issues the tokens. */
+const IDENTITY = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_AUTHORITY_HOST'] as const;
+
+/** A mistake the user can fix: said in one line, exit 1, no stack trace. */
+class DevError extends Error {}
 
 // `npm run dev`: the local identity provider and the API together, offline, with a ready token.
 async function launch(): Promise<void> {
   refuseProduction('npm run dev');
-  const idp = await startIdentityProvider({ port: DEV_IDP_PORT, signingKey: await loadOrCreateDevKey() });
-  const config = loadConfig({
-    NODE_ENV: 'development',
-    HOST: '127.0.0.1',
-    AZURE_TENANT_ID: DEV_TENANT_ID,
-    AZURE_CLIENT_ID: DEV_CLIENT_ID,
-    AZURE_AUTHORITY_HOST: idp.url,
-    API_REQUIRED_SCOPES: DEV_API_SCOPE,
-    API_REQUIRED_APP_ROLES: DEV_APP_ROLE,
-    ...pick(process.env, ['PORT', 'LOG_LEVEL', 'AZURE_CLOCK_SKEW_SECONDS', 'AZURE_EMPLOYEE_ID_CLAIM']),
-  });
+  const { idpPort = DEFAULT_DEV_IDP_PORT } = readSettings(() => loadDevConfig());
+  const idp = await bound(`the identity provider's port ${idpPort} (DEV_IDP_PORT)`, async () =>
+    startIdentityProvider({ port: idpPort, signingKey: await loadOrCreateDevKey() }),
+  );
+  recordIdentityProvider(idp.url);
+  const config = readSettings(() =>
+    loadConfig({
+      ...DEV_DEFAULTS,
+      ...process.env,
+      NODE_ENV: 'development',
+      AZURE_TENANT_ID: DEV_TENANT_ID,
+      AZURE_CLIENT_ID: DEV_CLIENT_ID,
+      AZURE_AUTHORITY_HOST: idp.url,
+    }),
+  );
   const logger = createLogger(config.logLevel);
+  for (const name of IDENTITY.filter((setting) => process.env[setting] !== undefined)) {
+    logger.warn(
+      { event: 'dev_setting_ignored', setting: name },
+      `${name} is ignored: npm run dev uses its own identity provider`,
+    );
+  }
   const token = await idp.mint({ expiresInSeconds: 12 * 3600 });
   const server = await createServer({ config, logger, sandboxToken: token });
-  const url = await server.listen();
-  console.log(`
-Local identity provider: ${idp.url}  (tenant ${DEV_TENANT_ID}, API client id ${DEV_CLIENT_ID})
-GraphQL API:             ${url}/graphql
-Apollo Sandbox:          open ${url}/graphql in a browser; the token below is already set as the Authorization header
-
-A user token (valid 12 h; more with: npm run -s token -- --help):
-${token}
-
-Try it:
-curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Bearer ${token}" \\
-  -d '{"query":"{ hello { message username employeeId scopes } }"}'
-`);
+  const url = await bound(`port ${config.port} (PORT)`, () => server.listen());
+  printBanner(idp, url, token, config);
   const stop = () => {
     void server
       .stop()
@@ -45,8 +70,51 @@ curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Be
   process.on('SIGTERM', stop);
 }
 
-function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
-  return Object.fromEntries(names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name] as string]])));
+function readSettings<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new DevError(`npm run dev: ${error.problems.join('; ')}`);
+    throw error;
+  }
 }
 
-void launch();
+/** Runs `listen`, turning a port already taken or forbidden into a DevError that names the setting. */
+async function bound<T>(what: string, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      throw new DevError(`npm run dev: ${what} is in use: stop what uses it or choose another`);
+    if (code === 'EACCES') throw new DevError(`npm run dev: ${what} may not be used by this user: choose another`);
+    throw error;
+  }
+}
+
+function printBanner(idp: IdentityProvider, url: string, token: string, config: Config): void {
+  console.log(`
+Local identity provider: ${idp.url}  (tenant ${DEV_TENANT_ID}, API client id ${DEV_CLIENT_ID})
+GraphQL API:             ${url}/graphql
+Apollo Sandbox:          open ${url}/graphql in a browser; the token below is already set as the Authorization header
+Dev mode differs from production: ${Object.keys(DEV_DEFAULTS)
+    .filter((name) => process.env[name] === undefined)
+    .map((name) => `${name}=${DEV_DEFAULTS[name]}`)
+    .join(
+      ', ',
+    )}; introspection and the landing page are on; ${config.corsOrigins.length === 0 ? 'localhost and Apollo Studio may call it from a browser' : 'CORS_ORIGINS plus localhost and Apollo Studio may call it from a browser'}
+
+A user token (valid 12 h; more with: npm run -s token -- --help):
+${token}
+
+Try it:
+curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Bearer ${token}" \\
+  -d '{"query":"{ hello { message username employeeId scopes } }"}'
+`);
+}
+
+launch().catch((error: unknown) => {
+  if (!(error instanceof DevError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+});

@@ -1,10 +1,14 @@
 import { parseArgs } from 'node:util';
-import { DEV_AUTHORITY, loadOrCreateDevKey, refuseProduction } from './dev-key';
+import { ConfigError, loadDevConfig } from '../config';
+import { devAuthority, loadOrCreateDevKey, refuseProduction } from './dev-key';
 import { DEV_CALLER_APP_ID, DEV_CLIENT_ID, DEV_TENANT_ID } from './identity-provider';
 import { issuersOf, mintToken, type MintOptions } from './tokens';
 
+/** The banner's token lives as long. */
+const DEFAULT_LIFETIME_SECONDS = 12 * 3600;
+
 const USAGE = `Usage: npm run -s token -- [options]
-Prints an access token signed by the local identity provider of \`npm run dev\`.
+Prints an access token signed by the local identity provider of \`npm run dev\` (found through .dev/, or DEV_IDP_PORT).
 
   --v1                 a v1 token (default v2)
   --app                an app-only token (roles, no scp) instead of a user token
@@ -12,27 +16,44 @@ Prints an access token signed by the local identity provider of \`npm run dev\`.
   --roles A,B          roles (default for --app: Hello.Read.All)
   --tenant GUID        tenant id (default the dev tenant)
   --audience AUD       aud claim (default the dev client id; api://<id> for --v1)
-  --expires-in SECONDS lifetime (default 3600)
+  --lifetime SECONDS   lifetime (default ${DEFAULT_LIFETIME_SECONDS}, 12 h, as the banner's token); --expires-in is the same
+  --expired            a token that expired 10 minutes ago
   --claim name=value   add or replace a claim (repeatable; value parsed as JSON when it can be)
   --no-employee-id     leave out the employeeid claim
   --help`;
 
+/** A mistake in the command line: one line on stderr and exit 2. */
+function fail(message: string): never {
+  console.error(`npm run token: ${message} (see --help)`);
+  process.exit(2);
+}
+
 refuseProduction('npm run token');
-const { values } = parseArgs({
-  options: {
-    v1: { type: 'boolean', default: false },
-    app: { type: 'boolean', default: false },
-    scopes: { type: 'string' },
-    roles: { type: 'string' },
-    tenant: { type: 'string' },
-    audience: { type: 'string' },
-    'expires-in': { type: 'string' },
-    claim: { type: 'string', multiple: true },
-    'no-employee-id': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      v1: { type: 'boolean', default: false },
+      app: { type: 'boolean', default: false },
+      scopes: { type: 'string' },
+      roles: { type: 'string' },
+      tenant: { type: 'string' },
+      audience: { type: 'string' },
+      lifetime: { type: 'string' },
+      'expires-in': { type: 'string' },
+      expired: { type: 'boolean', default: false },
+      claim: { type: 'string', multiple: true },
+      'no-employee-id': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  const first = (error as Error).message.split('\n')[0] as string;
+  // node:util calls a value that starts with '-' ambiguous ("--lifetime -600"); say what to do instead.
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(first);
+  fail(ambiguous ? `${ambiguous[1]} takes a whole number of seconds; for an expired token use --expired` : first);
+}
 
 if (values.help) {
   console.log(USAGE);
@@ -42,7 +63,7 @@ if (values.help) {
 const claims: Record<string, unknown> = {};
 for (const pair of values.claim ?? []) {
   const at = pair.indexOf('=');
-  if (at < 1) throw new Error(`--claim takes name=value, got ${pair}`);
+  if (at < 1) fail(`--claim takes name=value, got '${pair}'`);
   const raw = pair.slice(at + 1);
   try {
     claims[pair.slice(0, at)] = JSON.parse(raw);
@@ -52,6 +73,13 @@ for (const pair of values.claim ?? []) {
 }
 if (values['no-employee-id']) claims['employeeid'] = undefined;
 
+const lifetimeText = values.lifetime ?? values['expires-in'];
+if (lifetimeText !== undefined && !/^[1-9]\d{0,8}$/.test(lifetimeText)) {
+  fail(`--lifetime takes a whole number of seconds, got '${lifetimeText}'`);
+}
+const lifetime = lifetimeText === undefined ? DEFAULT_LIFETIME_SECONDS : Number(lifetimeText);
+const now = Math.floor(Date.now() / 1000);
+
 const options: MintOptions = {
   version: values.v1 ? '1.0' : '2.0',
   kind: values.app ? 'app' : 'user',
@@ -59,9 +87,19 @@ const options: MintOptions = {
   ...(values.roles !== undefined ? { roles: values.roles.split(',').filter(Boolean) } : {}),
   ...(values.tenant !== undefined ? { tenantId: values.tenant } : {}),
   ...(values.audience !== undefined ? { audience: values.audience } : {}),
-  ...(values['expires-in'] !== undefined ? { expiresInSeconds: Number(values['expires-in']) } : {}),
+  // Expired ten minutes ago, beyond the server's default clock skew of five.
+  ...(values.expired ? { issuedAt: now - lifetime - 600 } : { issuedAt: now }),
+  expiresInSeconds: lifetime,
   claims,
 };
+
+let authority: string;
+try {
+  authority = devAuthority(loadDevConfig().idpPort);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  fail(error.problems.join('; '));
+}
 
 void loadOrCreateDevKey().then(async (key) => {
   const token = await mintToken(
@@ -70,7 +108,7 @@ void loadOrCreateDevKey().then(async (key) => {
       tenantId: DEV_TENANT_ID,
       clientId: DEV_CLIENT_ID,
       clientAppId: DEV_CALLER_APP_ID,
-      issuers: issuersOf(DEV_AUTHORITY),
+      issuers: issuersOf(authority),
     },
     options,
   );

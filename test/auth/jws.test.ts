@@ -4,6 +4,7 @@ import { compactVerify, importJWK } from 'jose';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { authFixture, type AuthFixture } from '../helpers/auth';
 import { forge, parts } from '../helpers/forge';
+import { signRaw } from '../helpers/sign';
 import { expectRefusal } from './expect-reason';
 
 let idp: IdentityProvider;
@@ -44,6 +45,31 @@ describe('compact JWS parsing', () => {
       'malformed_token',
       'Invalid token format: send an Entra ID access token (a signed JWT)',
     );
+  });
+
+  it('decodes header and payload as strict UTF-8: an invalid sequence or a byte order mark is refused, even when signed', async () => {
+    const header = JSON.stringify({ alg: 'RS256', kid: idp.currentKey.kid });
+    const claims = JSON.stringify(parts(valid).payload);
+    const withBytes = (bytes: number[]) =>
+      Buffer.concat([Buffer.from(`${claims.slice(0, -1)},"name":"`), Buffer.from(bytes), Buffer.from('"}')]);
+    const cases: [string, Buffer | string, Buffer | string][] = [
+      ['payload is not UTF-8', header, withBytes([0xff, 0xfe])],
+      ['payload is not UTF-8', header, withBytes([0xc0, 0xaf])],
+      ['payload is not UTF-8', header, withBytes([0xed, 0xa0, 0x80])],
+      [
+        'header is not UTF-8',
+        Buffer.concat([Buffer.from(header.slice(0, -1)), Buffer.from(',"x":"\xff"}', 'latin1')]),
+        claims,
+      ],
+      ['payload is not JSON', header, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(claims)])],
+    ];
+    for (const [detail, h, p] of cases) {
+      const error = await expectRefusal(f.verifier.verify(signRaw(idp.currentKey, h, p)), 'malformed_token');
+      expect(error.detail).toBe(detail);
+    }
+    // Valid UTF-8 outside ASCII is fine.
+    const named = signRaw(idp.currentKey, header, withBytes([...Buffer.from('Zoë 名前 😀')]));
+    expect((await f.verifier.verify(named)).name).toBe('Zoë 名前 😀');
   });
 
   it('refuses a valid token whose signature was dropped as a bad signature, not as a format error', async () => {

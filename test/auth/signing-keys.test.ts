@@ -96,6 +96,35 @@ describe('key lifecycle', () => {
     f.verifier.stop();
   });
 
+  it('says why the provider could not be reached: refused connection, TLS failure, timeout', async () => {
+    const closed = await startIdentityProvider();
+    const refusedUrl = closed.url;
+    await closed.close();
+    const cases: [Partial<Parameters<typeof authFixture>[0]>, RegExp][] = [
+      [{ authorityHost: refusedUrl }, /^fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/],
+      // TLS to a plain HTTP port: the handshake fails.
+      [{ authorityHost: idp.url.replace('http:', 'https:') }, /^fetch failed: .*(SSL|TLS|EPROTO)/i],
+    ];
+    for (const [options, pattern] of cases) {
+      const fx = await authFixture({ acceptedVersions: ['2.0'], ...options }, idp);
+      await fx.verifier.start();
+      fx.verifier.stop();
+      const failure = fx.logger.lines.find((line) => line.details['event'] === 'signing_keys_refresh_failed');
+      expect(failure?.message).toBe('Signing keys are unavailable');
+      expect(String(failure?.details['error'])).toMatch(pattern);
+    }
+    idp.setDelay(500);
+    try {
+      const slow = await authFixture({ acceptedVersions: ['2.0'], httpTimeoutMs: 100 }, idp);
+      await slow.verifier.start();
+      slow.verifier.stop();
+      const failure = slow.logger.lines.find((line) => line.details['event'] === 'signing_keys_refresh_failed');
+      expect(String(failure?.details['error'])).toMatch(/timeout|aborted/i);
+    } finally {
+      idp.setDelay(0);
+    }
+  });
+
   it('stops trusting the last good keys once they are older than the stale bound', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'], keyMaxStaleSeconds: 3600 }, idp);
     await f.verifier.start();
