@@ -33,6 +33,7 @@ import {
 } from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
+import { serveAltair } from './http/altair';
 import { budgetKeyOf, clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
 import { gracefulShutdown, type ShutdownReport } from './http/shutdown';
@@ -47,7 +48,7 @@ export interface ServerOptions {
   readonly logger: Logger;
   /** Defaults to a verifier built from `config.auth`. */
   readonly verifier?: TokenVerifier;
-  /** Dev mode: a token pre-filled as the Sandbox's shared Authorization header. */
+  /** Dev mode: a token pre-filled as the Authorization header of Apollo Sandbox and of the offline IDE (Altair). */
   readonly sandboxToken?: string;
   /** The metrics of the whole process group (a node:cluster worker asks the primary); default: this server's. */
   readonly groupMetrics?: (own: Registry) => () => Promise<string>;
@@ -152,9 +153,13 @@ export async function createServer({
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({
-            embed: sandboxToken
-              ? { initialState: { sharedHeaders: { Authorization: `Bearer ${sandboxToken}` } } }
-              : true,
+            // Sandbox loads from Apollo's CDN (online only); its telemetry is off.
+            embed: {
+              runTelemetry: false,
+              ...(sandboxToken && {
+                initialState: { sharedHeaders: { Authorization: `Bearer ${sandboxToken}` } },
+              }),
+            },
             footer: false,
           }),
     ],
@@ -265,6 +270,8 @@ export async function createServer({
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
+  // Production serves no HTML at all; outside it, the offline IDE next to Apollo Sandbox.
+  if (!production) await serveAltair(app, sandboxToken, logger);
   await app.ready();
 
   return {

@@ -247,8 +247,8 @@ describe('production mode', () => {
     });
   });
 
-  it('serves no HTML on / or /graphql', async () => {
-    for (const path of ['/', '/graphql']) {
+  it('serves no HTML on /, /graphql or the dev IDE paths', async () => {
+    for (const path of ['/', '/graphql', '/altair', '/altair/index.html']) {
       const response = await fetch(`${prod.url}${path}`, { headers: { accept: 'text/html' } });
       expect(response.headers.get('content-type')).not.toContain('text/html');
       expect(await response.text()).not.toContain('<html');

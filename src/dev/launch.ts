@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, loadDevConfig, type Config } from '../config';
 import { createLogger } from '../logger';
+import { ALTAIR_PATH } from '../http/altair';
 import { createServer } from '../server';
 import {
   DEFAULT_DEV_IDP_PORT,
@@ -96,7 +97,9 @@ function printBanner(idp: IdentityProvider, url: string, token: string, config: 
   console.log(`
 Local identity provider: ${idp.url}  (tenant ${DEV_TENANT_ID}, API client id ${DEV_CLIENT_ID})
 GraphQL API:             ${url}/graphql
-Apollo Sandbox:          open ${url}/graphql in a browser; the token below is already set as the Authorization header
+GraphQL IDE (offline):   ${url}${ALTAIR_PATH}  (Altair, served from node_modules)
+Apollo Sandbox (online): ${url}/graphql  (loads from Apollo's CDN)
+In both, the token below is already set as the Authorization header.
 Dev mode differs from production: ${Object.keys(DEV_DEFAULTS)
     .filter((name) => process.env[name] === undefined)
     .map((name) => `${name}=${DEV_DEFAULTS[name]}`)

@@ -40,6 +40,7 @@ export async function createTestServer(
   env: Record<string, string> = {},
   idp?: IdentityProvider,
   verifier?: TokenVerifier,
+  options: { sandboxToken?: string } = {},
 ): Promise<TestServer> {
   const provider = idp ?? (await startIdentityProvider());
   const chunks: string[] = [];
@@ -51,7 +52,7 @@ export async function createTestServer(
     AZURE_AUTHORITY_HOST: provider.url,
     ...env,
   });
-  const server = await createServer({ config, logger, ...(verifier && { verifier }) });
+  const server = await createServer({ config, logger, ...(verifier && { verifier }), ...options });
   const url = await server.listen(0, '127.0.0.1');
 
   async function send(path: string, init: RequestInit): Promise<Reply> {
