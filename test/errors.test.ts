@@ -3,14 +3,16 @@ import { applyMiddleware } from 'graphql-middleware';
 import { AUTH_REASONS, AuthError } from '../src/auth';
 import { authFailure, formatError, errorResponsePlugin, wwwAuthenticate } from '../src/errors';
 import type { Context } from '../src/schema/context';
-import { permissions } from '../src/schema/permissions';
+import { permissions, ruleTree } from '../src/schema/permissions';
 import { principals } from './helpers/principals';
 import { makeExecutableSchema } from './schema/small-schema';
 
 const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: [] };
 
 function server(withRules: boolean) {
-  const schema = withRules ? applyMiddleware(makeExecutableSchema(), permissions(policy)) : makeExecutableSchema();
+  const schema = withRules
+    ? applyMiddleware(makeExecutableSchema(), permissions(ruleTree(policy)))
+    : makeExecutableSchema();
   return new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
 }
 

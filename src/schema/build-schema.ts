@@ -3,7 +3,7 @@ import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { buildSchemaSync } from 'type-graphql';
 import { HelloResolver } from './hello.resolver';
-import { permissions, type Policy } from './permissions';
+import { permissions, ruleTree, type Policy } from './permissions';
 
 export const resolvers = [HelloResolver] as const;
 
@@ -14,5 +14,5 @@ export function buildBareSchema(): GraphQLSchema {
 
 /** The schema served: every field behind its graphql-shield rule. */
 export function buildSchema(policy: Policy): GraphQLSchema {
-  return applyMiddleware(buildBareSchema(), permissions(policy));
+  return applyMiddleware(buildBareSchema(), permissions(ruleTree(policy)));
 }

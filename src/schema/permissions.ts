@@ -1,6 +1,6 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, isObjectType, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { middleware, type IMiddlewareFieldMap, type IMiddlewareTypeMap } from 'graphql-middleware';
-import { allow, deny, rule, shield } from 'graphql-shield';
+import { allow, deny, rule, shield, type IRules } from 'graphql-shield';
 import { hasAnyAppRole, hasAnyScope, isAuthenticated } from '../auth';
 import { ErrorCode, forbidden, unauthenticated } from '../errors';
 import type { Context } from './context';
@@ -40,10 +40,18 @@ export function callerMay(policy: Policy) {
   });
 }
 
+/** One field's rule: `allow`, `deny`, a `rule(...)` such as `callerMay(...)`, or `and`/`or`/`chain` of them. */
+export type ShieldRule = Exclude<IRules, Readonly<Record<string, unknown>>>;
+
+/** A rule for each field of each type: `{ Query: { hello: rule }, User: { username: allow } }`. */
+export type RuleTree = Readonly<Record<string, Readonly<Record<string, ShieldRule>>>>;
+
 /** Every field of the schema with its rule; a field missing here is denied (and fails a test). */
-export function ruleTree(policy: Policy) {
+export function ruleTree(policy: Policy): RuleTree {
   return {
-    Query: { hello: callerMay(policy) },
+    Query: {
+      hello: callerMay(policy),
+    },
     User: {
       username: allow,
       employeeId: allow,
@@ -67,9 +75,8 @@ export function ruleTree(policy: Policy) {
  * of authorisation no longer grows with the number of fields a query selects. Fields without a rule keep the
  * deny-by-default wrapper.
  */
-export function permissions(policy: Policy) {
-  const tree = ruleTree(policy);
-  const guard = shield(tree, {
+export function permissions(tree: RuleTree) {
+  const guard = shield(tree as Record<string, Record<string, ShieldRule>>, {
     fallbackRule: deny,
     allowExternalErrors: true,
     fallbackError: () =>
@@ -78,7 +85,7 @@ export function permissions(policy: Policy) {
   return middleware((schema) => withoutAllowed(guard.generate(schema) as IMiddlewareTypeMap, tree));
 }
 
-function withoutAllowed(generated: IMiddlewareTypeMap, tree: Record<string, Record<string, unknown>>) {
+function withoutAllowed(generated: IMiddlewareTypeMap, tree: RuleTree) {
   return Object.fromEntries(
     Object.entries(generated).map(([type, fields]) => [
       type,
@@ -87,4 +94,22 @@ function withoutAllowed(generated: IMiddlewareTypeMap, tree: Record<string, Reco
       ),
     ]),
   );
+}
+
+/**
+ * The fields of the schema's object types that no rule names (or that are named with `deny`), as `Type.field`.
+ * They are denied at run time; a test asserts this list is empty, so that a forgotten rule fails CI rather than
+ * surfacing as a 403 `no_rule` in production.
+ */
+export function fieldsWithoutRule(schema: GraphQLSchema, tree: RuleTree): string[] {
+  return Object.values(schema.getTypeMap())
+    .filter((type): type is GraphQLObjectType => isObjectType(type) && !type.name.startsWith('__'))
+    .flatMap((type) =>
+      Object.keys(type.getFields())
+        .filter((field) => {
+          const rule = tree[type.name]?.[field];
+          return rule === undefined || rule === deny;
+        })
+        .map((field) => `${type.name}.${field}`),
+    );
 }
