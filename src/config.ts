@@ -273,7 +273,7 @@ export function loadDevConfig(env: NodeJS.ProcessEnv = process.env): DevConfig {
   return Object.freeze({ idpPort: parsed.data.DEV_IDP_PORT });
 }
 
-/** Every environment variable the code reads (the settings reference in README.md must name each one). */
+/** Every environment variable the code reads (docs/settings.md must name each one; test/docs.test.ts checks). */
 export const SETTING_NAMES: readonly string[] = Object.freeze([
   ...Object.keys(schema.shape),
   ...Object.keys(devSchema.shape),

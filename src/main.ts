@@ -10,7 +10,7 @@ function readConfig(): Config {
     return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`${error.message}\nSee the Settings section of README.md.`);
+      console.error(`${error.message}\nSee docs/settings.md for every setting.`);
       process.exit(1);
     }
     throw error;

@@ -27,7 +27,7 @@ describe('npm start', () => {
         'Invalid configuration:',
         '  - AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
         "  - AZURE_CLIENT_ID is required: the API's application (client) id",
-        'See the Settings section of README.md.',
+        'See docs/settings.md for every setting.',
         '',
       ].join('\n'),
     );
