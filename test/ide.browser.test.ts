@@ -1,20 +1,22 @@
 import { chromium, type Browser } from 'playwright-core';
-import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
-import { createTestServer, type TestServer } from './helpers/server';
-import { CHROMIUM, realService } from './helpers/services';
+import { launchDev, requireBuild, type DevLaunch } from './helpers/process';
+import { CHROMIUM, freePort, realService } from './helpers/services';
 
 const describeBrowser = realService('Chromium', CHROMIUM, 'chromium') ? describe : describe.skip;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-describeBrowser('the offline GraphQL IDE of dev mode, in a real browser with no internet', () => {
-  let idp: IdentityProvider;
-  let dev: TestServer;
+describeBrowser('the offline GraphQL IDE of npm run dev, in a real browser with no internet', () => {
+  let dev: DevLaunch;
+  let ide: string;
   let browser: Browser;
 
   beforeAll(async () => {
-    idp = await startIdentityProvider();
-    const token = await idp.mint();
-    dev = await createTestServer({ NODE_ENV: 'development' }, idp, undefined, { sandboxToken: token });
+    requireBuild();
+    // The launcher as `npm run dev` starts it: its own identity provider, key and token; the IDE URL from its banner.
+    dev = launchDev({ PORT: String(await freePort()), DEV_IDP_PORT: String(await freePort()) });
+    const banner = await dev.ready;
+    if (!banner.ide) throw new Error(`npm run dev did not start: ${banner.stderr}`);
+    ide = banner.ide;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
@@ -23,8 +25,11 @@ describeBrowser('the offline GraphQL IDE of dev mode, in a real browser with no 
 
   afterAll(async () => {
     await browser?.close();
-    await dev?.close();
-    await idp?.close();
+    if (dev && dev.child.exitCode === null) {
+      const exited = new Promise((done) => dev.child.once('exit', done));
+      dev.child.kill('SIGINT');
+      await exited;
+    }
   });
 
   it('loads the schema and runs hello with the dev token, every non-loopback request blocked', async () => {
@@ -37,7 +42,8 @@ describeBrowser('the offline GraphQL IDE of dev mode, in a real browser with no 
       const introspection = page.waitForResponse(
         (response) => response.url().endsWith('/graphql') && (response.request().postData() ?? '').includes('__schema'),
       );
-      await page.goto(`${dev.url}/altair`);
+      expect(new URL(ide).pathname).toBe('/altair');
+      await page.goto(ide);
       expect((await introspection).status()).toBe(200);
       await page.getByRole('button', { name: 'Send Request' }).click();
       const result = page.locator('app-query-result');

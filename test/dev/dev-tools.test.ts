@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadOrCreateDevKey, recordIdentityProvider } from '../../src/dev/dev-key';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../../src/dev/identity-provider';
 import { parts } from '../helpers/forge';
-import { baseEnv, dist, requireBuild } from '../helpers/process';
+import { baseEnv, dist, launchDev, requireBuild } from '../helpers/process';
 import { createTestServer } from '../helpers/server';
 import { freePort } from '../helpers/services';
 
@@ -79,24 +79,6 @@ describe('npm run token', () => {
 });
 
 describe('npm run dev', () => {
-  /** Starts the launcher and resolves with its banner's URL, or with its exit code and stderr when it stops. */
-  function launch(env: Record<string, string>, cwd = scratch()) {
-    const child = spawn(process.execPath, [dist('dev/launch.js')], { env: { ...baseEnv, ...env }, cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const ready = new Promise<{ url?: string; token?: string; code?: number | null; stderr: string }>((resolve) => {
-      child.stdout.on('data', () => {
-        const url = /GraphQL API: +(\S+)/.exec(stdout)?.[1];
-        const token = /\n([\w-]+\.[\w-]+\.[\w-]+)\n/.exec(stdout)?.[1];
-        if (url && token) resolve({ url, token, stderr });
-      });
-      child.on('exit', (code) => resolve({ code, stderr }));
-    });
-    return { child, ready };
-  }
-
   it.each([
     [{ PORT: 'abc' }, 'npm run dev: PORT must be a whole number from 0 to 65535\n'],
     [{ DEV_IDP_PORT: 'abc' }, 'npm run dev: DEV_IDP_PORT must be a whole number from 0 to 65535\n'],
@@ -105,7 +87,7 @@ describe('npm run dev', () => {
       'npm run dev: API_REQUIRED_SCOPES holds an empty item: list values separated by commas or spaces, or leave it unset\n',
     ],
   ])('answers %j with one line and exit code 1', async (env, line) => {
-    const { ready } = launch({ DEV_IDP_PORT: String(await freePort()), ...env });
+    const { ready } = launchDev({ DEV_IDP_PORT: String(await freePort()), ...env });
     expect(await ready).toEqual({ code: 1, stderr: line });
   });
 
@@ -114,12 +96,12 @@ describe('npm run dev', () => {
     await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done));
     const port = String((taken.address() as { port: number }).port);
     try {
-      const api = launch({ PORT: port, DEV_IDP_PORT: String(await freePort()) });
+      const api = launchDev({ PORT: port, DEV_IDP_PORT: String(await freePort()) });
       expect(await api.ready).toEqual({
         code: 1,
         stderr: `npm run dev: port ${port} (PORT) is in use: stop what uses it or choose another\n`,
       });
-      const idp = launch({ PORT: String(await freePort()), DEV_IDP_PORT: port });
+      const idp = launchDev({ PORT: String(await freePort()), DEV_IDP_PORT: port });
       expect(await idp.ready).toEqual({
         code: 1,
         stderr: `npm run dev: the identity provider's port ${port} (DEV_IDP_PORT) is in use: stop what uses it or choose another\n`,
@@ -130,7 +112,7 @@ describe('npm run dev', () => {
   });
 
   it('honours the documented settings, and lets a developer try 25 bad tokens without being locked out', async () => {
-    const { child, ready } = launch({
+    const { child, ready } = launchDev({
       PORT: String(await freePort()),
       DEV_IDP_PORT: String(await freePort()),
       RATE_LIMIT_CALLER_REQUESTS: '3',

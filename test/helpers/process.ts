@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { IdentityProvider } from '../../src/dev/identity-provider';
 
@@ -65,4 +66,29 @@ export async function until(condition: () => boolean, timeoutMs = 10000): Promis
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((wait) => setTimeout(wait, 25));
   }
+}
+
+export interface DevLaunch {
+  child: ChildProcessWithoutNullStreams;
+  /** The banner's API URL, offline IDE URL and token once it is printed; or the exit code and stderr if it stops. */
+  ready: Promise<{ url?: string; ide?: string; token?: string; code?: number | null; stderr: string }>;
+}
+
+/** `npm run dev` (the compiled launcher) in `cwd`, a new scratch directory by default, so that `.dev/` is its own. */
+export function launchDev(env: Record<string, string>, cwd = mkdtempSync(join(tmpdir(), 'dev-launch-'))): DevLaunch {
+  const child = spawn(process.execPath, [dist('dev/launch.js')], { env: { ...baseEnv, ...env }, cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ready: DevLaunch['ready'] = new Promise((resolvePromise) => {
+    child.stdout.on('data', () => {
+      const url = /GraphQL API: +(\S+)/.exec(stdout)?.[1];
+      const ide = /GraphQL IDE \(offline\): +(\S+)/.exec(stdout)?.[1];
+      const token = /\n([\w-]+\.[\w-]+\.[\w-]+)\n/.exec(stdout)?.[1];
+      if (url && ide && token) resolvePromise({ url, ide, token, stderr });
+    });
+    child.on('exit', (code) => resolvePromise({ code, stderr }));
+  });
+  return { child, ready };
 }
