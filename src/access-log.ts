@@ -43,3 +43,9 @@ export function createAccessLog(logger: Logger, requestDuration: Histogram<'stat
     flush,
   };
 }
+
+/** The path without the query string, which may hold GraphQL variables (and so tokens or personal data). */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}

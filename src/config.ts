@@ -14,6 +14,7 @@ export interface Config {
     readonly audiences: readonly string[];
     readonly acceptedVersions: readonly TokenVersion[];
     readonly keyRefetchCooldownSeconds: number;
+    readonly clockSkewSeconds: number;
   };
   /** Bounds on every GraphQL operation (graphql-armor and graphql-js's parser). */
   readonly limits: {
@@ -45,6 +46,21 @@ export interface Config {
     readonly keepAliveTimeoutMs: number;
     /** Open connections at most; the server closes any further one at once. */
     readonly maxConnections: number;
+  };
+  /** GraphQL over WebSocket (graphql-ws) at /graphql. */
+  readonly websocket: {
+    /** Time a socket has to send connection_init (with its token) after opening. */
+    readonly connectionInitTimeoutMs: number;
+    /** Largest message a client may send; at least room for a connection_init with the largest token accepted. */
+    readonly maxMessageBytes: number;
+    /** Open sockets of one verified caller (user, or app), per process. */
+    readonly maxSocketsPerCaller: number;
+    /** Open sockets from one client address (an IPv6 /64), per process. */
+    readonly maxSocketsPerAddress: number;
+    /** Operations (subscriptions, and queries not yet answered) running at once on one socket. */
+    readonly maxOperationsPerSocket: number;
+    /** Seconds between pings to each socket; a socket that missed the previous pong is closed. */
+    readonly pingIntervalSeconds: number;
   };
   readonly shutdown: {
     /** Seconds the server keeps serving after SIGTERM (readiness failing, connections closed after each answer). */
@@ -210,6 +226,12 @@ const schema = z
     HTTP_HEADERS_TIMEOUT_MS: wholeNumber('HTTP_HEADERS_TIMEOUT_MS', 10000, 100, 3600000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 3600000),
     HTTP_MAX_CONNECTIONS: wholeNumber('HTTP_MAX_CONNECTIONS', 1000, 1, 1000000),
+    WS_CONNECTION_INIT_TIMEOUT_MS: wholeNumber('WS_CONNECTION_INIT_TIMEOUT_MS', 10000, 100, 600000),
+    WS_MAX_MESSAGE_BYTES: wholeNumber('WS_MAX_MESSAGE_BYTES', 65536, 20480, 16777216),
+    WS_MAX_SOCKETS_PER_CALLER: wholeNumber('WS_MAX_SOCKETS_PER_CALLER', 10, 1, 100000),
+    WS_MAX_SOCKETS_PER_ADDRESS: wholeNumber('WS_MAX_SOCKETS_PER_ADDRESS', 100, 1, 1000000),
+    WS_MAX_OPERATIONS_PER_SOCKET: wholeNumber('WS_MAX_OPERATIONS_PER_SOCKET', 20, 1, 10000),
+    WS_PING_INTERVAL_SECONDS: wholeNumber('WS_PING_INTERVAL_SECONDS', 30, 1, 3600),
     SHUTDOWN_DRAIN_SECONDS: wholeNumber('SHUTDOWN_DRAIN_SECONDS', 5, 0, 600),
     SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600),
     CORS_ORIGINS: list('CORS_ORIGINS').refine((origins) => origins.every(isOrigin), {
@@ -334,6 +356,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.HTTP_MAX_CONNECTIONS,
+    }),
+    websocket: Object.freeze({
+      connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
+      maxMessageBytes: e.WS_MAX_MESSAGE_BYTES,
+      maxSocketsPerCaller: e.WS_MAX_SOCKETS_PER_CALLER,
+      maxSocketsPerAddress: e.WS_MAX_SOCKETS_PER_ADDRESS,
+      maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET,
+      pingIntervalSeconds: e.WS_PING_INTERVAL_SECONDS,
     }),
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
     trustProxy: e.TRUST_PROXY,

@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import type { AuthError } from './auth';
-import type { RateLimitedError } from './rate-limits';
+import { AuthError } from './auth';
+import { RateLimitedError } from './rate-limits';
 
 /**
  * The one place that turns outcomes into GraphQL errors, HTTP statuses and WWW-Authenticate headers (RFC 6750).
@@ -67,6 +67,91 @@ export function rateLimited(error: RateLimitedError): GraphQLError {
       retryAfterSeconds: error.retryAfterSeconds,
       http: { status: 429, headers: new Map([['retry-after', String(error.retryAfterSeconds)]]) },
     },
+  });
+}
+
+/**
+ * A failed authentication (see authenticate.ts) as the GraphQL error that stops an HTTP request: the credential's
+ * refusal, a spent budget, or, for anything else, a masked internal error.
+ */
+export function authenticationFailure(error: unknown, requestId: string, retryAfterSeconds: number): GraphQLError {
+  if (error instanceof RateLimitedError) return rateLimited(error);
+  if (error instanceof AuthError) return authFailure(error, retryAfterSeconds);
+  return internalError(requestId);
+}
+
+/**
+ * WebSocket close codes (graphql-ws protocol; 4000–4999 are the application's). graphql-ws's client gives up on
+ * 4400, 4401 and 4500 and reconnects on the others, calling `connectionParams` again: so a refusal that a new
+ * token cures (expired, not yet valid) is 4403, as graphql-ws's own token-refresh recipe does, and one that waiting
+ * cures is 1013 (try again later).
+ */
+export const CloseCode = {
+  /** The server is stopping (after its drain period): reconnect, to another instance. */
+  GOING_AWAY: 1001,
+  /** A message over WS_MAX_MESSAGE_BYTES (closed by the ws library). */
+  MESSAGE_TOO_BIG: 1009,
+  /** A budget is spent or the signing keys are unavailable: reconnect later. */
+  TRY_AGAIN_LATER: 1013,
+  /** A malformed Authorization value: retrying the same cannot help. */
+  BAD_REQUEST: 4400,
+  /** No token, or a token refused: retrying the same cannot help. */
+  UNAUTHORIZED: 4401,
+  /** The token expired (while connected, or before): reconnect with a new token. */
+  TOKEN_EXPIRED: 4403,
+  /** No connection_init within WS_CONNECTION_INIT_TIMEOUT_MS (closed by graphql-ws). */
+  INIT_TIMEOUT: 4408,
+  /** More sockets than WS_MAX_SOCKETS_PER_CALLER for this caller: reconnect later. */
+  TOO_MANY_SOCKETS: 4429,
+  INTERNAL_ERROR: 4500,
+} as const;
+
+/**
+ * How a socket whose authentication failed is closed. The reason is the stable reason code (`wrong_audience`,
+ * `expired`, `auth_failures` ...), never the token or a description that could echo it; WebSocket close reasons
+ * hold at most 123 bytes.
+ */
+export function socketClose(error: unknown): { code: number; reason: string } {
+  if (error instanceof RateLimitedError) return { code: CloseCode.TRY_AGAIN_LATER, reason: error.limiter };
+  if (!(error instanceof AuthError)) return { code: CloseCode.INTERNAL_ERROR, reason: 'internal_error' };
+  if (error.status === 503) return { code: CloseCode.TRY_AGAIN_LATER, reason: error.reason };
+  if (error.reason === 'expired' || error.reason === 'not_yet_valid') {
+    return { code: CloseCode.TOKEN_EXPIRED, reason: error.reason };
+  }
+  if (error.status === 400) return { code: CloseCode.BAD_REQUEST, reason: error.reason };
+  return { code: CloseCode.UNAUTHORIZED, reason: error.reason };
+}
+
+/**
+ * The errors of an operation on a WebSocket, as Apollo Server formats those of HTTP: an unexpected error is masked
+ * with the request id, and the `http` extension (status and headers of HTTP answers) is dropped.
+ */
+export function formatSocketErrors(errors: readonly GraphQLError[], requestId: string): GraphQLFormattedError[] {
+  return errors.map((error) => {
+    const { http: _http, ...extensions } = error.extensions;
+    const code = extensions['code'];
+    if (code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId } };
+    }
+    return { ...error.toJSON(), extensions };
+  });
+}
+
+/**
+ * A document graphql-js could not parse or validate, named as Apollo Server names it; in production without the
+ * "Did you mean" suggestions that would reveal the schema.
+ */
+export function invalidOperation(
+  error: GraphQLError,
+  code: 'GRAPHQL_PARSE_FAILED' | 'GRAPHQL_VALIDATION_FAILED',
+  production: boolean,
+): GraphQLError {
+  const message = production ? error.message.replace(/ ?Did you mean .+\?$/, '') : error.message;
+  return new GraphQLError(message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
   });
 }
 

@@ -8,6 +8,12 @@ export interface Metrics {
   readonly keyFetches: Counter<'source' | 'result'>;
   readonly rateLimited: Counter<'limiter'>;
   readonly connectionsDropped: Counter;
+  /** WebSocket connections open now (graphql-ws). */
+  readonly socketsOpen: Gauge;
+  /** Subscriptions running now on the sockets. */
+  readonly subscriptionsActive: Gauge;
+  /** WebSocket closes, by close code and reason code. */
+  readonly socketCloses: Counter<'code' | 'reason'>;
   /** Reports the signing keys' age and the token cache's counts at every scrape. */
   observeVerifier(verifier: { keyAgeSeconds(): number | null; cacheStats(): TokenCacheStats }): void;
 }
@@ -83,6 +89,22 @@ export function createMetrics(): Metrics {
     connectionsDropped: new Counter({
       name: 'http_connections_dropped_total',
       help: 'Connections closed at once because HTTP_MAX_CONNECTIONS were open',
+      registers,
+    }),
+    socketsOpen: new Gauge({
+      name: 'websocket_sockets_open',
+      help: 'GraphQL WebSocket connections open now',
+      registers,
+    }),
+    subscriptionsActive: new Gauge({
+      name: 'websocket_subscriptions_active',
+      help: 'Subscriptions running now on GraphQL WebSocket connections',
+      registers,
+    }),
+    socketCloses: new Counter({
+      name: 'websocket_closes_total',
+      help: 'GraphQL WebSocket connections closed, by close code and reason code',
+      labelNames: ['code', 'reason'],
       registers,
     }),
     rateLimited: new Counter({

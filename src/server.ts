@@ -8,40 +8,28 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo from '@as-integrations/fastify';
-import { ApolloArmor } from '@escape.tech/graphql-armor';
 import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createAccessLog } from './access-log';
+import { createAccessLog, pathOf } from './access-log';
 import { createAudit } from './audit';
-import {
-  AuthError,
-  createTokenVerifier,
-  extractBearerToken,
-  type AuthReason,
-  type Principal,
-  type TokenVerifier,
-} from './auth';
+import { createTokenVerifier, type TokenVerifier } from './auth';
+import { createAuthenticator } from './authenticate';
 import type { Config } from './config';
-import {
-  authFailure,
-  errorBody,
-  ErrorCode,
-  errorResponsePlugin,
-  formatError,
-  internalError,
-  rateLimited,
-} from './errors';
+import { authenticationFailure, errorBody, ErrorCode, errorResponsePlugin, formatError } from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { serveAltair } from './http/altair';
-import { budgetKeyOf, clientAddress } from './http/client-address';
+import { authorizationHeaders } from './http/authorization';
+import { clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
 import { gracefulShutdown, type ShutdownReport } from './http/shutdown';
 import { hostHeaderProblem } from './http/host-header';
 import { createMetrics } from './metrics';
-import { createRateLimits, RateLimitedError } from './rate-limits';
+import { operationLimits } from './operation-limits';
+import { createRateLimits } from './rate-limits';
 import { buildSchema } from './schema/build-schema';
 import type { Context } from './schema/context';
+import { attachWebSockets } from './websocket/transport';
 
 export interface ServerOptions {
   readonly config: Config;
@@ -117,22 +105,14 @@ export async function createServer({
 
   limitConnections(app.server, config.http, () => metrics.connectionsDropped.inc());
 
-  const armor = new ApolloArmor({
-    maxDepth: { n: config.limits.maxDepth },
-    maxAliases: { n: config.limits.maxAliases },
-    costLimit: { maxCost: config.limits.maxCost },
-    maxDirectives: { n: config.limits.maxDirectives },
-    // graphql-js's own parser limit stops token floods before a document is built.
-    maxTokens: { enabled: false },
-    // Apollo's own option below removes suggestions cleanly; armor's leaves a stray '?'.
-    blockFieldSuggestion: { enabled: false },
-  }).protect();
+  const operations = operationLimits(config.limits, production);
 
   const shutdown = gracefulShutdown(app, config.shutdown);
+  const schema = buildSchema(config.policy);
   const apollo = new ApolloServer<Context>({
     // One shutdown path: main.ts's signal handlers call stop(); Apollo's own would stop it a second way.
     stopOnTerminationSignals: false,
-    schema: buildSchema(config.policy),
+    schema,
     formatError,
     introspection: !production,
     includeStacktraceInErrorResponses: false,
@@ -142,10 +122,10 @@ export async function createServer({
     // carries one is no CSRF risk; GraphQL clients that send queries as GET (urql) work with their defaults.
     // Anonymous GETs and text/plain POSTs still need apollo-require-preflight or x-apollo-operation-name.
     csrfPrevention: { requestHeaders: ['apollo-require-preflight', 'x-apollo-operation-name', 'authorization'] },
-    parseOptions: { maxTokens: config.limits.maxTokens },
-    validationRules: armor.validationRules,
+    parseOptions: operations.parseOptions,
+    validationRules: [...operations.validationRules],
     plugins: [
-      ...armor.plugins,
+      ...operations.plugins,
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
       // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
       // its answers are per caller: every response says `no-store` (onRequest hook below).
@@ -166,43 +146,16 @@ export async function createServer({
   });
   await apollo.start();
 
-  /**
-   * The caller, verified. A token verified before and remembered passes without touching the address's budget, so
-   * neighbours behind one NAT address who spend it cannot lock out a caller already known. Any other token first
-   * takes one of the address's verification slots: a failure keeps it, success or a refusal that is no sign of
-   * guessing gives it back (see `NOT_GUESSING`).
-   */
+  const authenticator = createAuthenticator(verifier, limits, audit, logger);
   async function context(request: FastifyRequest): Promise<Context> {
     const facts = { requestId: request.id, clientAddress: request.clientAddress };
-    const budgetKey = budgetKeyOf(facts.clientAddress);
-    let reserved = false;
     try {
-      const token = extractBearerToken(authorizationHeaders(request));
-      if (token === undefined) return { ...facts, principal: null };
-      let principal = verifier.cached(token);
-      if (principal === undefined) {
-        await limits.reserveVerification(budgetKey);
-        reserved = true;
-        principal = await verifier.verifyFresh(token);
-        reserved = false;
-        await limits.releaseVerification(budgetKey);
-      }
-      await limits.consumeCaller(callerKey(principal));
-      return { ...facts, principal };
+      return {
+        ...facts,
+        principal: await authenticator.authenticate(authorizationHeaders(request.raw.rawHeaders), facts),
+      };
     } catch (error) {
-      if (error instanceof RateLimitedError) {
-        audit.rateLimited(error, facts);
-        throw rateLimited(error);
-      }
-      const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
-      if (reserved && !guessing) await limits.releaseVerification(budgetKey);
-      else if (!reserved && guessing) await limits.recordAuthFailure(budgetKey);
-      if (!(error instanceof AuthError)) {
-        logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
-        throw internalError(facts.requestId);
-      }
-      audit.authFailed(error, facts);
-      throw authFailure(error, config.auth.keyRefetchCooldownSeconds);
+      throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
     }
   }
 
@@ -250,14 +203,11 @@ export async function createServer({
   const allowedOrigins: readonly (string | RegExp)[] = production
     ? config.corsOrigins
     : [...config.corsOrigins, ...DEV_ORIGINS];
+  const isAllowedOrigin = (origin: string) =>
+    allowedOrigins.some((allowed) => (typeof allowed === 'string' ? allowed === origin : allowed.test(origin)));
   await app.register(fastifyCors, {
     // Only an allowed Origin gets CORS headers: callers without one (servers, curl) and foreign pages get none.
-    origin: (origin, callback) =>
-      callback(
-        null,
-        origin !== undefined &&
-          allowedOrigins.some((allowed) => (typeof allowed === 'string' ? allowed === origin : allowed.test(origin))),
-      ),
+    origin: (origin, callback) => callback(null, origin !== undefined && isAllowedOrigin(origin)),
     methods: 'GET, POST',
     allowedHeaders: 'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id',
     exposedHeaders: 'www-authenticate, retry-after, x-request-id',
@@ -270,6 +220,19 @@ export async function createServer({
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
+  const sockets = attachWebSockets({
+    server: app.server,
+    schema,
+    config,
+    authenticator,
+    audit,
+    metrics,
+    logger,
+    operations,
+    isAllowedOrigin,
+    draining: () => shutdown.draining,
+  });
+  shutdown.onDrained((graceMs) => sockets.closeAll(graceMs));
   // Production serves no HTML at all; outside it, the offline IDE next to Apollo Sandbox.
   if (!production) await serveAltair(app, sandboxToken, logger);
   await app.ready();
@@ -292,42 +255,6 @@ export async function createServer({
       return report;
     },
   };
-}
-
-/**
- * Refusals that do not spend an address's failure budget: a client retrying with its own expired token, a clock
- * off by more than the skew, or a scheme other than Bearer is not guessing tokens, and each of them is refused
- * before any signature check (the lifetime is checked first), so leaving them uncounted costs no CPU.
- */
-const NOT_GUESSING: ReadonlySet<AuthReason> = new Set(['expired', 'not_yet_valid', 'unsupported_scheme']);
-
-/**
- * Every Authorization header of the request: Node keeps only the first in `headers`, and `headersDistinct` builds
- * arrays for all headers, so the raw list is scanned for the one name.
- */
-function authorizationHeaders(request: FastifyRequest): string | string[] | undefined {
-  const raw = request.raw.rawHeaders;
-  let found: string | string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
-    const value = raw[i + 1] as string;
-    found = found === undefined ? value : [...(typeof found === 'string' ? [found] : found), value];
-  }
-  return found;
-}
-
-/** Whose budget a request spends: the user (tenant + object id) or the calling app. */
-function callerKey(principal: Principal): string {
-  return principal.kind === 'app'
-    ? `app:${principal.tenantId}:${principal.appId}`
-    : `user:${principal.tenantId}:${principal.objectId}`;
-}
-
-/** The path without the query string, which may hold GraphQL variables. */
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }
 
 declare module 'fastify' {

@@ -56,4 +56,38 @@ describeBrowser('the offline GraphQL IDE of npm run dev, in a real browser with 
       await context.close();
     }
   }, 60000);
+
+  it('runs the greetings subscription over a WebSocket with the dev token in connection_init', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.route('**/*', (route) =>
+      LOOPBACK.has(new URL(route.request().url()).hostname) ? route.continue() : route.abort('internetdisconnected'),
+    );
+    const page = await context.newPage();
+    const received: string[] = [];
+    page.on('websocket', (socket) => socket.on('framereceived', (frame) => received.push(String(frame.payload))));
+    try {
+      await page.goto(ide);
+      await page.locator('app-query-editor .cm-content').click();
+      await page.keyboard.press('ControlOrMeta+A');
+      await page.keyboard.insertText(
+        'subscription { greetings(everySeconds: 1) { tokenExpiresInSeconds user { username } } }',
+      );
+      await page.getByRole('button', { name: 'Send Request' }).click();
+      const result = page.locator('app-query-result');
+      await result.getByText('"username": "ada@contoso.example"').first().waitFor({ timeout: 15000 });
+      await until(() => received.filter((frame) => frame.includes('"greetings"')).length >= 2);
+      expect(received[0]).toBe('{"type":"connection_ack"}');
+      expect(await result.innerText()).toMatch(/"tokenExpiresInSeconds": 43\d{3}/);
+    } finally {
+      await context.close();
+    }
+  }, 60000);
 });
+
+async function until(condition: () => boolean, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((wait) => setTimeout(wait, 50));
+  }
+}

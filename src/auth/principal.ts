@@ -24,6 +24,8 @@ export interface Principal {
   readonly appId: string;
   readonly tokenVersion: TokenVersion;
   readonly isGuest: boolean;
+  /** The token's `exp` (seconds since the epoch): what the caller is verified until, before the clock skew. */
+  readonly expiresAt: number;
 }
 
 /** Claims already verified (signature, issuer, audience, types of scp/roles/oid/tid/sub) by the verifier. */
@@ -67,6 +69,8 @@ export function toPrincipal(
     appId,
     tokenVersion: version,
     isGuest: kind === 'user' && isGuest(claims),
+    // The verifier refused any token whose exp is not a NumericDate.
+    expiresAt: claims.exp as number,
   });
 }
 

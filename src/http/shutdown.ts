@@ -20,6 +20,11 @@ export interface GracefulShutdown {
    * lets requests in flight finish until the deadline, after which the connections left are cut.
    */
   run(): Promise<ShutdownReport>;
+  /**
+   * A task run when the drain period ends, as the server stops accepting (closing WebSockets, which hold their
+   * connections open); it gets the time left until the deadline. Shutdown waits for it, but not past the deadline.
+   */
+  onDrained(task: (graceMs: number) => Promise<void>): void;
 }
 
 const POLL_MS = 50;
@@ -30,6 +35,7 @@ export function gracefulShutdown(app: FastifyInstance, settings: Config['shutdow
   let draining = false;
   let running: Promise<ShutdownReport> | undefined;
   let connectionsAccepted = 0;
+  const drainedTasks: ((graceMs: number) => Promise<void>)[] = [];
 
   app.server.on('connection', () => {
     connectionsAccepted += 1;
@@ -48,6 +54,7 @@ export function gracefulShutdown(app: FastifyInstance, settings: Config['shutdow
     draining = true;
     await sleep(settings.drainSeconds * 1000);
     let connectionsCut = 0;
+    const tasks = Promise.all(drainedTasks.map((task) => task(Math.max(0, deadline - Date.now()))));
     if (app.server.listening) {
       // node:http's close() would also close every connection that has no request in progress, including one
       // accepted a moment ago whose request is still on its way: its client would see a reset. net's close()
@@ -60,6 +67,7 @@ export function gracefulShutdown(app: FastifyInstance, settings: Config['shutdow
       connectionsCut = await openConnections();
       app.server.closeAllConnections();
     }
+    await tasks;
     await app.close();
     return { connectionsAccepted, connectionsCut };
   }
@@ -69,6 +77,7 @@ export function gracefulShutdown(app: FastifyInstance, settings: Config['shutdow
       return draining;
     },
     run: () => (running ??= run()),
+    onDrained: (task) => drainedTasks.push(task),
   };
 }
 

@@ -52,6 +52,8 @@ export function ruleTree(policy: Policy): RuleTree {
     Query: {
       hello: callerMay(policy),
     },
+    Subscription: { greetings: callerMay(policy) },
+    Greeting: { message: allow, user: allow, sentAt: allow, tokenExpiresInSeconds: allow },
     User: {
       username: allow,
       employeeId: allow,
@@ -112,4 +114,24 @@ export function fieldsWithoutRule(schema: GraphQLSchema, tree: RuleTree): string
         })
         .map((field) => `${type.name}.${field}`),
     );
+}
+
+/**
+ * Makes each subscription's rule refuse the subscription itself, not each of its events. graphql-middleware wraps a
+ * field's `resolve` (run per event) and leaves `subscribe` alone when a field has both, as type-graphql's
+ * subscriptions do; so before subscribing, the guarded `resolve` runs once with no event, and the rule's refusal
+ * (which shield returns rather than throws) ends the subscription with that error. The rule's verdict is cached in
+ * the context, so the events that follow do not evaluate it again.
+ */
+export function guardSubscriptions(schema: GraphQLSchema): GraphQLSchema {
+  for (const field of Object.values(schema.getSubscriptionType()?.getFields() ?? {})) {
+    const { resolve, subscribe } = field;
+    if (!resolve || !subscribe) continue;
+    field.subscribe = async (source, args, context, info) => {
+      const verdict: unknown = await resolve(undefined, args, context, info);
+      if (verdict instanceof Error) throw verdict;
+      return subscribe(source, args, context, info);
+    };
+  }
+  return schema;
 }

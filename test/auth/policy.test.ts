@@ -20,6 +20,7 @@ const user: Principal = Object.freeze({
   appId: 'a',
   tokenVersion: '2.0',
   isGuest: false,
+  expiresAt: 1893456000,
 });
 const app: Principal = Object.freeze({
   ...user,

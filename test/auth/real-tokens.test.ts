@@ -136,6 +136,7 @@ describeIf('real Microsoft-signed tokens', () => {
       appId,
       tokenVersion: v.ver,
       isGuest: expect.any(Boolean),
+      expiresAt: claims['exp'],
     });
     if (withoutPermissions) await expectRefusal(verifierFor(v).verify(v.token), 'no_permissions');
   });

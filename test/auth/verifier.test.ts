@@ -25,8 +25,10 @@ beforeEach(async () => {
 
 describe('valid tokens', () => {
   it('accepts a v2 user token and returns the caller', async () => {
-    const principal = await f.verifier.verify(await f.mint());
-    expect(principal).toEqual(principals.v2User);
+    const token = await f.mint();
+    const principal = await f.verifier.verify(token);
+    expect(principal).toEqual({ ...principals.v2User, expiresAt: parts(token).payload['exp'] });
+    expect(principal.expiresAt).toBe((parts(token).payload['iat'] as number) + 3600);
     expect(Object.isFrozen(principal)).toBe(true);
     expect(Object.isFrozen(principal.scopes)).toBe(true);
   });

@@ -2,10 +2,10 @@ import { ApolloServer } from '@apollo/server';
 import { type GraphQLSchema, printSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow } from 'graphql-shield';
-import { buildSchemaSync } from 'type-graphql';
 import type { Principal } from '../../src/auth';
 import { errorResponsePlugin, formatError } from '../../src/errors';
-import { resolvers as productResolvers } from '../../src/schema/build-schema';
+import { buildBareSchema, resolvers as productResolvers } from '../../src/schema/build-schema';
+import { GreetingsResolver } from '../../src/schema/greetings.resolver';
 import { HelloResolver } from '../../src/schema/hello.resolver';
 import type { Context } from '../../src/schema/context';
 import { callerMay, fieldsWithoutRule, permissions, ruleTree, type RuleTree } from '../../src/schema/permissions';
@@ -29,8 +29,8 @@ function ruleTreeWithDocuments(): RuleTree {
 }
 
 // Step 1's registration, as src/schema/build-schema.ts would read.
-const resolvers = [HelloResolver, DocumentsResolver] as const;
-const bareSchema: GraphQLSchema = buildSchemaSync({ resolvers, validate: false });
+const resolvers = [HelloResolver, GreetingsResolver, DocumentsResolver] as const;
+const bareSchema: GraphQLSchema = buildBareSchema(resolvers);
 
 async function ask(tree: RuleTree, principal: Principal | null, query: string) {
   const schema = applyMiddleware(bareSchema, permissions(tree));

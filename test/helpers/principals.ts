@@ -1,6 +1,8 @@
 import type { Principal } from '../../src/auth';
 
 const TENANT = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
+/** 2030-01-01T00:00:00Z: far enough ahead for the subscription tests that count down to it. */
+export const EXPIRES_AT = 1893456000;
 
 /** Callers as the verifier would return them, for resolver and rule tests that skip the HTTP layer. */
 export const principals = {
@@ -17,6 +19,7 @@ export const principals = {
     appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
     tokenVersion: '2.0',
     isGuest: false,
+    expiresAt: EXPIRES_AT,
   }),
   v1User: Object.freeze<Principal>({
     kind: 'user',
@@ -31,6 +34,7 @@ export const principals = {
     appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
     tokenVersion: '1.0',
     isGuest: false,
+    expiresAt: EXPIRES_AT,
   }),
   guest: Object.freeze<Principal>({
     kind: 'user',
@@ -45,6 +49,7 @@ export const principals = {
     appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
     tokenVersion: '2.0',
     isGuest: true,
+    expiresAt: EXPIRES_AT,
   }),
   app: Object.freeze<Principal>({
     kind: 'app',
@@ -59,6 +64,7 @@ export const principals = {
     appId: 'c9d8e7f6-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
     tokenVersion: '2.0',
     isGuest: false,
+    expiresAt: EXPIRES_AT,
   }),
 };
 

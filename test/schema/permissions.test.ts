@@ -25,7 +25,7 @@ describe('permission rules', () => {
       Object.keys(schema.getTypeMap())
         .filter((name) => !name.startsWith('__') && isObjectType(schema.getType(name)))
         .sort(),
-    ).toEqual(['Query', 'User']);
+    ).toEqual(['Greeting', 'Query', 'Subscription', 'User']);
     expect(fieldsWithoutRule(schema, ruleTree(policy))).toEqual([]);
   });
 

@@ -25,7 +25,17 @@ export function makeExecutableSchema(): GraphQLSchema {
       internalNote: { type: GraphQLString, resolve: () => 'not for callers' },
     },
   });
+  const greeting = new GraphQLObjectType({
+    name: 'Greeting',
+    fields: Object.fromEntries(
+      ['message', 'user', 'sentAt', 'tokenExpiresInSeconds'].map((name) => [name, { type: GraphQLString }]),
+    ),
+  });
   return new GraphQLSchema({
+    subscription: new GraphQLObjectType({
+      name: 'Subscription',
+      fields: { greetings: { type: greeting } },
+    }),
     query: new GraphQLObjectType({
       name: 'Query',
       fields: {

@@ -1,0 +1,97 @@
+import { AuthError, extractBearerToken, type AuthReason, type Principal, type TokenVerifier } from './auth';
+import type { createAudit, RequestFacts } from './audit';
+import { budgetKeyOf } from './http/client-address';
+import type { Logger } from './logger';
+import { RateLimitedError, type RateLimits } from './rate-limits';
+
+/** Authenticating failed for a reason of the server's own (already logged): the caller gets an internal error. */
+export class AuthenticationInternalError extends Error {
+  constructor(readonly requestId: string) {
+    super('Unexpected error while authenticating');
+  }
+}
+
+export interface Authenticator {
+  /**
+   * The caller of an HTTP request or a WebSocket connection, from its Authorization value(s); null when there is
+   * none. Throws AuthError or RateLimitedError, audited and with the address budget accounted for, or
+   * AuthenticationInternalError, logged. Mapping these to an answer is errors.ts's job.
+   */
+  authenticate(authorization: string | string[] | undefined, facts: RequestFacts): Promise<Principal | null>;
+  /** Spends one request of a verified caller's budget (each operation on a socket); throws RateLimitedError. */
+  consumeCaller(principal: Principal, facts: RequestFacts): Promise<void>;
+}
+
+/**
+ * Refusals that do not spend an address's failure budget: a client retrying with its own expired token, a clock
+ * off by more than the skew, or a scheme other than Bearer is not guessing tokens, and each of them is refused
+ * before any signature check (the lifetime is checked first), so leaving them uncounted costs no CPU.
+ */
+export const NOT_GUESSING: ReadonlySet<AuthReason> = new Set(['expired', 'not_yet_valid', 'unsupported_scheme']);
+
+/**
+ * One way to turn credentials into a caller, for every transport. A token verified before and remembered passes
+ * without touching the address's budget, so neighbours behind one NAT address who spend it cannot lock out a caller
+ * already known. Any other token first takes one of the address's verification slots: a failure keeps it, success
+ * or a refusal that is no sign of guessing gives it back (see `NOT_GUESSING`).
+ */
+export function createAuthenticator(
+  verifier: TokenVerifier,
+  limits: RateLimits,
+  audit: ReturnType<typeof createAudit>,
+  logger: Logger,
+): Authenticator {
+  async function consumeCaller(principal: Principal, facts: RequestFacts): Promise<void> {
+    try {
+      await limits.consumeCaller(callerKey(principal));
+    } catch (error) {
+      if (error instanceof RateLimitedError) audit.rateLimited(error, facts);
+      throw error;
+    }
+  }
+
+  async function authenticate(
+    authorization: string | string[] | undefined,
+    facts: RequestFacts,
+  ): Promise<Principal | null> {
+    const budgetKey = budgetKeyOf(facts.clientAddress);
+    let reserved = false;
+    try {
+      const token = extractBearerToken(authorization);
+      if (token === undefined) return null;
+      let principal = verifier.cached(token);
+      if (principal === undefined) {
+        await limits.reserveVerification(budgetKey);
+        reserved = true;
+        principal = await verifier.verifyFresh(token);
+        reserved = false;
+        await limits.releaseVerification(budgetKey);
+      }
+      await limits.consumeCaller(callerKey(principal));
+      return principal;
+    } catch (error) {
+      if (error instanceof RateLimitedError) {
+        audit.rateLimited(error, facts);
+        throw error;
+      }
+      const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
+      if (reserved && !guessing) await limits.releaseVerification(budgetKey);
+      else if (!reserved && guessing) await limits.recordAuthFailure(budgetKey);
+      if (!(error instanceof AuthError)) {
+        logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
+        throw new AuthenticationInternalError(facts.requestId);
+      }
+      audit.authFailed(error, facts);
+      throw error;
+    }
+  }
+
+  return { authenticate, consumeCaller };
+}
+
+/** Whose budget a request spends: the user (tenant + object id) or the calling app. */
+export function callerKey(principal: Principal): string {
+  return principal.kind === 'app'
+    ? `app:${principal.tenantId}:${principal.appId}`
+    : `user:${principal.tenantId}:${principal.objectId}`;
+}

@@ -1,0 +1,377 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { getOperationAST, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
+import { handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { pathOf } from '../access-log';
+import type { Audit } from '../audit';
+import type { Principal } from '../auth';
+import { callerKey, type Authenticator } from '../authenticate';
+import type { Config } from '../config';
+import {
+  CloseCode,
+  ErrorCode,
+  errorBody,
+  formatSocketErrors,
+  invalidOperation,
+  rateLimited,
+  socketClose,
+} from '../errors';
+import { authorizationHeaders } from '../http/authorization';
+import { budgetKeyOf, clientAddress } from '../http/client-address';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { OperationLimits } from '../operation-limits';
+import { RateLimitedError } from '../rate-limits';
+import type { Context } from '../schema/context';
+
+export interface WebSocketTransportOptions {
+  readonly server: Server;
+  readonly schema: GraphQLSchema;
+  readonly config: Config;
+  readonly authenticator: Authenticator;
+  readonly audit: Audit;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly operations: OperationLimits;
+  /** The CORS allow-list: a browser page from another origin may not open a socket (Cross-Site WebSocket Hijacking). */
+  isAllowedOrigin(origin: string): boolean;
+  /** True once shutdown began: new sockets are refused with 503. */
+  draining(): boolean;
+}
+
+export interface WebSocketTransport {
+  /**
+   * Closes every socket with 1001 (going away) and resolves once none is open; those whose client has not answered
+   * the close within `graceMs` are cut.
+   */
+  closeAll(graceMs: number): Promise<void>;
+}
+
+interface SocketState {
+  readonly requestId: string;
+  readonly clientAddress: string;
+  readonly budgetKey: string;
+  readonly openedAt: number;
+  principal: Principal | null;
+  /** Operations running, by id; true for subscriptions. */
+  readonly operations: Map<string, boolean>;
+  expiry: NodeJS.Timeout | undefined;
+  /** The reason code of a close the server decided, for the log and metrics. */
+  closeReason: string | undefined;
+  /** The code the server closed with (a socket cut after an error sees 1006 itself, whatever it sent). */
+  closeCode: number | undefined;
+}
+
+type ConnectionParams = Record<string, unknown> | undefined;
+interface Extra {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+}
+
+const PATH = '/graphql';
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+// setTimeout fires at once beyond this (about 24.8 days): a longer wait is taken in steps.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Reason labels of closes the server did not decide (the client's own reason is never a label: it is free text). */
+const CLOSE_NAMES: Readonly<Record<number, string>> = {
+  1000: 'normal',
+  1001: 'going_away',
+  1005: 'no_status',
+  1006: 'abnormal',
+  [CloseCode.MESSAGE_TOO_BIG]: 'message_too_big',
+  4400: 'bad_message',
+  4401: 'unauthorized',
+  4406: 'subprotocol_not_acceptable',
+  [CloseCode.INIT_TIMEOUT]: 'init_timeout',
+  4409: 'subscriber_exists',
+  4429: 'too_many_init_requests',
+};
+
+/**
+ * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws` protocol) on the HTTP server's port and path. The
+ * upgrade is checked first (path, shutdown, Origin, sockets per address), then the connection_init's token is
+ * verified by the same authenticator as HTTP requests, with the same budgets; each operation is parsed and
+ * validated with the same limits and runs with the same context, so the same graphql-shield rules apply. A socket
+ * is closed when its token expires (after the clock skew, as HTTP would refuse it from then on).
+ */
+export function attachWebSockets(options: WebSocketTransportOptions): WebSocketTransport {
+  const { config, authenticator, audit, metrics, logger, operations, schema } = options;
+  const settings = config.websocket;
+  const production = config.env === 'production';
+  const skewMs = config.auth.clockSkewSeconds * 1000;
+  const states = new Map<WebSocket, SocketState>();
+  const socketsPerAddress = new Map<string, number>();
+  const socketsPerCaller = new Map<string, number>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: settings.maxMessageBytes, handleProtocols });
+
+  options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Errors of a socket being refused (a reset by the client) must not reach the process.
+    socket.on('error', () => socket.destroy());
+    const refuse = (status: number, code: ErrorCode, message: string) => {
+      const body = JSON.stringify(errorBody(code, message));
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nCache-Control: no-store\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    };
+    if (pathOf(request.url ?? '') !== PATH) {
+      return refuse(404, ErrorCode.NOT_FOUND, 'Not found: GraphQL over WebSocket is served at /graphql');
+    }
+    if (options.draining()) return refuse(503, ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down');
+    const origin = request.headers.origin;
+    if (origin !== undefined && !options.isAllowedOrigin(origin)) {
+      logger.warn({ event: 'socket_refused', reason: 'origin_not_allowed' }, 'WebSocket from a foreign origin refused');
+      return refuse(403, ErrorCode.FORBIDDEN, 'This origin may not open a WebSocket to this API');
+    }
+    const address = clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], config.trustProxy);
+    const budgetKey = budgetKeyOf(address);
+    if ((socketsPerAddress.get(budgetKey) ?? 0) >= settings.maxSocketsPerAddress) {
+      logger.warn({ event: 'socket_refused', reason: 'too_many_sockets', clientAddress: address }, 'Socket refused');
+      return refuse(429, ErrorCode.RATE_LIMITED, 'Too many WebSockets from this address');
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const given = request.headers['x-request-id'];
+      const state: SocketState = {
+        requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(),
+        clientAddress: address,
+        budgetKey,
+        openedAt: Date.now(),
+        principal: null,
+        operations: new Map(),
+        expiry: undefined,
+        closeReason: undefined,
+        closeCode: undefined,
+      };
+      states.set(ws, state);
+      adjust(socketsPerAddress, budgetKey, 1);
+      metrics.socketsOpen.inc();
+      logger.info({ event: 'socket_opened', requestId: state.requestId, clientAddress: address }, 'Socket opened');
+      serve(ws, request, state);
+    });
+  });
+
+  /**
+   * graphql-ws's protocol server on one socket. Its `use/ws` adapter is not used: it writes socket errors with
+   * console.error and closes with its own reasons; this one logs through pino, names the close reason, and pings.
+   */
+  function serve(ws: WebSocket, request: IncomingMessage, state: SocketState): void {
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws closes the socket itself after an error (1009 for a message over the limit).
+      const tooBig = error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      state.closeReason ??= tooBig ? 'message_too_big' : 'socket_error';
+      if (tooBig) state.closeCode ??= CloseCode.MESSAGE_TOO_BIG;
+      logger.warn({ event: 'socket_error', code: error.code, ...facts(state) }, 'WebSocket error');
+    });
+    // A ping every interval; a socket that has not answered the previous one by then is cut (a dead peer, or a
+    // load balancer that dropped it), and live ones never look idle to the balancers on the way.
+    let awaitingPong = false;
+    const pings = setInterval(() => {
+      if (awaitingPong) {
+        state.closeReason = 'no_pong';
+        ws.terminate();
+        return;
+      }
+      awaitingPong = true;
+      ws.ping();
+    }, settings.pingIntervalSeconds * 1000);
+    ws.on('pong', () => {
+      awaitingPong = false;
+    });
+    const ended = protocol.opened(
+      {
+        protocol: ws.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (ws.readyState !== ws.OPEN) return resolve();
+            ws.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
+        // graphql-ws's own closes (4400 bad message, 4408 init timeout ...) are named in the log by CLOSE_NAMES.
+        close: (code, reason) => {
+          if (ws.readyState !== ws.OPEN) return;
+          state.closeCode = code;
+          ws.close(code, reason);
+        },
+        onMessage: (handle) =>
+          ws.on('message', async (data) => {
+            try {
+              await handle(String(data));
+            } catch (error) {
+              logger.error({ event: 'internal_error', ...facts(state), err: error }, 'Unexpected WebSocket error');
+              close(ws, state, CloseCode.INTERNAL_ERROR, 'internal_error');
+            }
+          }),
+      },
+      { socket: ws, request },
+    );
+    ws.once('close', (code: number, reason: Buffer) => {
+      clearInterval(pings);
+      closed(ws, state, code);
+      void ended(code, String(reason));
+    });
+  }
+
+  function close(ws: WebSocket, state: SocketState, code: number, reason: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    state.closeReason = reason;
+    state.closeCode = code;
+    ws.close(code, reason);
+  }
+
+  function closed(ws: WebSocket, state: SocketState, received: number): void {
+    const code = state.closeCode ?? received;
+    states.delete(ws);
+    clearTimeout(state.expiry);
+    adjust(socketsPerAddress, state.budgetKey, -1);
+    if (state.principal) adjust(socketsPerCaller, callerKey(state.principal), -1);
+    const subscriptions = [...state.operations.values()].filter(Boolean).length;
+    metrics.subscriptionsActive.dec(subscriptions);
+    metrics.socketsOpen.dec();
+    const reason = state.closeReason ?? CLOSE_NAMES[code] ?? 'client_closed';
+    metrics.socketCloses.inc({ code: String(code), reason });
+    logger.info(
+      {
+        event: 'socket_closed',
+        requestId: state.requestId,
+        clientAddress: state.clientAddress,
+        code,
+        reason,
+        durationMs: Date.now() - state.openedAt,
+      },
+      'Socket closed',
+    );
+  }
+
+  /** Closes the socket when its token expires, HTTP's last moment of acceptance: `exp` plus the clock skew. */
+  function closeAtExpiry(ws: WebSocket, state: SocketState, principal: Principal): void {
+    const wait = principal.expiresAt * 1000 + skewMs - Date.now();
+    if (wait <= 0) return close(ws, state, CloseCode.TOKEN_EXPIRED, 'expired');
+    state.expiry = setTimeout(() => closeAtExpiry(ws, state, principal), Math.min(wait, MAX_TIMER_MS));
+  }
+
+  const facts = (state: SocketState) => ({ requestId: state.requestId, clientAddress: state.clientAddress });
+
+  const protocolOptions: ServerOptions<ConnectionParams, Extra> = {
+    schema,
+    connectionInitWaitTimeout: settings.connectionInitTimeoutMs,
+
+    async onConnect({ connectionParams, extra: { socket: ws, request } }) {
+      const state = states.get(ws);
+      if (!state) return false;
+      try {
+        const authorization = authorizationOf(connectionParams) ?? authorizationHeaders(request.rawHeaders);
+        const principal = await authenticator.authenticate(authorization, facts(state));
+        if (principal === null) {
+          metrics.authFailures.inc({ reason: 'missing_token' });
+          logger.warn({ event: 'auth_failed', reason: 'missing_token', ...facts(state) }, 'Authentication failed');
+          close(ws, state, CloseCode.UNAUTHORIZED, 'missing_token');
+          return false;
+        }
+        if (ws.readyState !== ws.OPEN) return false;
+        const caller = callerKey(principal);
+        if ((socketsPerCaller.get(caller) ?? 0) >= settings.maxSocketsPerCaller) {
+          logger.warn({ event: 'socket_refused', reason: 'too_many_sockets', ...facts(state) }, 'Socket refused');
+          close(ws, state, CloseCode.TOO_MANY_SOCKETS, 'too_many_sockets');
+          return false;
+        }
+        state.principal = principal;
+        adjust(socketsPerCaller, caller, 1);
+        closeAtExpiry(ws, state, principal);
+        return ws.readyState === ws.OPEN;
+      } catch (error) {
+        const { code, reason } = socketClose(error);
+        close(ws, state, code, reason);
+        return false;
+      }
+    },
+
+    async onSubscribe({ extra: { socket: ws } }, id, payload) {
+      const state = states.get(ws);
+      const principal = state?.principal;
+      if (!state || !principal) return [new GraphQLError('Socket closed')];
+      if (state.operations.size >= settings.maxOperationsPerSocket) {
+        return [
+          new GraphQLError(
+            `At most ${settings.maxOperationsPerSocket} operations may run at once on one socket: complete one first`,
+            { extensions: { code: ErrorCode.RATE_LIMITED, reason: 'too_many_operations' } },
+          ),
+        ];
+      }
+      try {
+        await authenticator.consumeCaller(principal, facts(state));
+      } catch (error) {
+        if (error instanceof RateLimitedError) return [rateLimited(error)];
+        throw error;
+      }
+      let document;
+      try {
+        document = parse(payload.query, operations.parseOptions);
+      } catch (error) {
+        return [invalidOperation(error as GraphQLError, 'GRAPHQL_PARSE_FAILED', production)];
+      }
+      const invalid = validate(schema, document, operations.allValidationRules);
+      if (invalid.length > 0) {
+        return invalid.map((error) => invalidOperation(error, 'GRAPHQL_VALIDATION_FAILED', production));
+      }
+      const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription';
+      state.operations.set(id, subscription);
+      if (subscription) metrics.subscriptionsActive.inc();
+      const contextValue: Context = { principal, ...facts(state) };
+      return {
+        schema,
+        document,
+        contextValue,
+        ...(payload.operationName != null && { operationName: payload.operationName }),
+        ...(payload.variables != null && { variableValues: payload.variables }),
+      };
+    },
+
+    onNext({ extra: { socket: ws } }, _id, _payload, args, result) {
+      if (!result.errors) return;
+      audit.executionErrors(result.errors, args.contextValue as Context);
+      return { ...result, errors: formatSocketErrors(result.errors, states.get(ws)?.requestId ?? '') };
+    },
+
+    onError({ extra: { socket: ws } }, _id, _payload, errors) {
+      return formatSocketErrors(errors, states.get(ws)?.requestId ?? '');
+    },
+
+    onComplete({ extra: { socket: ws } }, id) {
+      const operations = states.get(ws)?.operations;
+      if (operations?.get(id)) metrics.subscriptionsActive.dec();
+      operations?.delete(id);
+    },
+  };
+  const protocol = makeServer(protocolOptions);
+
+  return {
+    async closeAll(graceMs) {
+      const open = [...states.keys()];
+      const allClosed = Promise.all(open.map((ws) => new Promise((done) => ws.once('close', done))));
+      for (const ws of open) close(ws, states.get(ws)!, CloseCode.GOING_AWAY, 'going_away');
+      const cut = setTimeout(() => open.forEach((ws) => ws.terminate()), graceMs);
+      await allClosed;
+      clearTimeout(cut);
+    },
+  };
+}
+
+/**
+ * The Authorization value(s) of a connection_init payload, under any spelling of the name. A value that is not a
+ * string becomes '' and two spellings at once stay two values, which the bearer parser refuses as malformed.
+ */
+function authorizationOf(params: ConnectionParams): string | string[] | undefined {
+  if (params === null || typeof params !== 'object') return undefined;
+  const values = Object.entries(params)
+    .filter(([name]) => name.toLowerCase() === 'authorization')
+    .map(([, value]) => (typeof value === 'string' ? value : ''));
+  return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+}
+
+function adjust(counts: Map<string, number>, key: string, delta: number): void {
+  const next = (counts.get(key) ?? 0) + delta;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+}

@@ -1,0 +1,182 @@
+import { print } from 'graphql';
+import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
+import { GreetingsDocument, type GreetingsSubscription } from '../generated/graphql';
+import { parts } from '../helpers/forge';
+import { createTestServer, type TestServer } from '../helpers/server';
+import { closedOf, graphqlWsClient, rawSocket, take } from '../helpers/websocket';
+
+const GREETINGS = print(GreetingsDocument);
+const HELLO = '{ hello { username employeeId scopes } }';
+
+let idp: IdentityProvider;
+let api: TestServer;
+
+beforeAll(async () => {
+  idp = await startIdentityProvider();
+  api = await createTestServer({}, idp);
+});
+afterAll(async () => {
+  await api.close();
+  await idp.close();
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init', () => {
+  it('streams greetings to a verified caller: at once, then every everySeconds', async () => {
+    const token = await idp.mint();
+    const client = graphqlWsClient(api.url, token);
+    try {
+      const started = Date.now();
+      const results = await take<GreetingsSubscription>(client, GREETINGS, 2, { everySeconds: 1 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      const exp = parts(token).payload['exp'] as number;
+      for (const { data, errors } of results) {
+        expect(errors).toBeUndefined();
+        const greeting = data!.greetings;
+        expect(greeting).toEqual({
+          message: 'Hello World! You are authenticated.',
+          sentAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+          tokenExpiresInSeconds: exp - Math.floor(Date.parse(greeting.sentAt) / 1000),
+          user: { username: 'ada@contoso.example', employeeId: 'E-1815', scopes: ['access_as_user'], kind: 'USER' },
+        });
+      }
+      const [first, second] = results.map((result) => Date.parse(result.data!.greetings.sentAt));
+      expect(second! - first!).toBeGreaterThanOrEqual(900);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('answers queries on the socket too, with the same rules as HTTP', async () => {
+    const client = graphqlWsClient(api.url, await idp.mint());
+    try {
+      expect(await take(client, HELLO, 1)).toEqual([
+        { data: { hello: { username: 'ada@contoso.example', employeeId: 'E-1815', scopes: ['access_as_user'] } } },
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('takes the token from the upgrade request when connection_init carries none (non-browser clients)', async () => {
+    const socket = rawSocket(api.url, { headers: { authorization: `Bearer ${await idp.mint()}` } });
+    await socket.opened;
+    socket.ws.send(JSON.stringify({ type: 'connection_init' }));
+    await until(() => socket.messages.length > 0);
+    expect(socket.messages).toEqual([{ type: 'connection_ack' }]);
+    socket.ws.close(1000);
+    expect(await socket.closed).toEqual({ code: 1000, reason: '' });
+  });
+
+  it('refuses a user without the scope on that subscription, and the socket stays usable', async () => {
+    const client = graphqlWsClient(api.url, await idp.mint({ scopes: 'Files.Read' }));
+    const opened = () => api.logs.filter((line) => line['event'] === 'socket_opened').length;
+    const before = opened();
+    try {
+      // A subscription refused at its start has errors and no data (GraphQL spec, CreateSourceEventStream).
+      expect(await take(client, GREETINGS, 1, { everySeconds: 1 })).toEqual([
+        {
+          errors: [
+            {
+              message: 'This operation needs one of the delegated scopes: access_as_user',
+              locations: [{ line: 2, column: 3 }],
+              path: ['greetings'],
+              extensions: { code: 'FORBIDDEN', reason: 'insufficient_scope', scope: 'access_as_user' },
+            },
+          ],
+        },
+      ]);
+      expect(await take(client, '{ __typename }', 1)).toEqual([{ data: { __typename: 'Query' } }]);
+      expect(opened() - before).toBe(1);
+      expect(api.logs.filter((line) => line['event'] === 'authorization_failed').at(-1)).toMatchObject({
+        reason: 'insufficient_scope',
+        path: 'greetings',
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses an everySeconds out of 1–300 with BAD_REQUEST', async () => {
+    const client = graphqlWsClient(api.url, await idp.mint());
+    try {
+      const [result] = await take(client, GREETINGS, 1, { everySeconds: 301 });
+      expect(result!.errors).toEqual([
+        expect.objectContaining({
+          message: 'everySeconds must be from 1 to 300',
+          extensions: { code: 'BAD_REQUEST', reason: 'invalid_argument', argument: 'everySeconds' },
+        }),
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('applies the operation limits of HTTP: the same error for too many aliases', async () => {
+    const deep = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: hello { username }`).join(' ')} }`;
+    const overHttp = await api.queryWithToken(await idp.mint(), deep);
+    const client = graphqlWsClient(api.url, await idp.mint());
+    try {
+      const [overSocket] = await take(client, deep, 1);
+      expect(overSocket).toEqual({ errors: (overHttp.body as { errors: unknown[] }).errors });
+      expect(overSocket!.errors![0]!.extensions!['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('refused tokens close the socket with a documented code and the reason code', () => {
+  const refusal = async (token: string | undefined) => {
+    const client = graphqlWsClient(api.url, token);
+    try {
+      await take(client, HELLO, 1);
+      throw new Error('the socket was not closed');
+    } catch (error) {
+      return closedOf(error);
+    } finally {
+      await client.dispose();
+    }
+  };
+
+  it.each([
+    ['no token', async () => undefined, { code: 4401, reason: 'missing_token' }],
+    ['a malformed token', async () => 'not-a-jwt', { code: 4401, reason: 'malformed_token' }],
+    [
+      'a token for another API',
+      () => idp.mint({ audience: 'api://another-api' }),
+      { code: 4401, reason: 'wrong_audience' },
+    ],
+    [
+      'a token of another tenant',
+      () => idp.mint({ tenantId: '0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9' }),
+      { code: 4401, reason: 'wrong_issuer' },
+    ],
+    [
+      'an expired token (4403: reconnect with a new one)',
+      () => idp.mint({ issuedAt: now() - 7200, expiresInSeconds: 3600 }),
+      { code: 4403, reason: 'expired' },
+    ],
+  ])('%s', async (_name, token, closed) => {
+    expect(await refusal(await token())).toEqual(closed);
+  });
+
+  it('logs the refusal with its reason and never the token', async () => {
+    const token = await idp.mint({ audience: 'api://another-api' });
+    await refusal(token);
+    expect(api.logs.filter((line) => line['event'] === 'auth_failed').at(-1)).toMatchObject({
+      reason: 'wrong_audience',
+      status: 401,
+    });
+    expect(api.rawLogs()).not.toContain(token.split('.')[2]);
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((wait) => setTimeout(wait, 10));
+  }
+}
