@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
+import WebSocket from 'ws';
 import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
 import { middle, middleBy } from './middle';
 
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     'soak-requests': { type: 'string', default: '1000000' },
     /** Requests of the address flood, each from another address (0 skips it). */
     'flood-addresses': { type: 'string', default: '300000' },
+    /** Subscribed WebSockets held open to measure their memory (0 skips the WebSocket phase). */
+    sockets: { type: 'string', default: '2000' },
     variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers' },
     modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
@@ -45,6 +48,9 @@ const CONNECTIONS = Number(args.connections);
 const FRESH_TOKENS = Number(args['fresh-tokens']);
 const SOAK = Number(args['soak-requests']);
 const FLOOD = Number(args['flood-addresses']);
+const SOCKETS = Number(args.sockets);
+/** Sockets whose tokens expire during the run, to time their close. */
+const EXPIRING_SOCKETS = 20;
 const ROUNDS = Number(args.rounds);
 const SLICES = Number(args.slices);
 const root = join(__dirname, '../..');
@@ -400,6 +406,109 @@ async function flood(variant: Variant): Promise<FloodResult> {
   }
 }
 
+interface SocketsResult {
+  /** RSS after a full collection with no socket open, then with SOCKETS subscribed sockets open. */
+  before: RssReading;
+  open: RssReading;
+  /** Milliseconds from a token's exp to its socket's close (no clock skew), one per expiring socket. */
+  closeDelaysMs: number[];
+  errors: number;
+}
+
+/**
+ * Opens one subscribed socket (graphql-transport-ws, greetings every 300 s) and resolves once its first greeting
+ * arrived; `closed` resolves with the close code and the time it came.
+ */
+function subscribedSocket(
+  url: string,
+  token: string,
+): { opened: Promise<void>; closed: Promise<{ code: number; at: number }> } {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.once('close', (code) => resolve({ code, at: Date.now() })),
+  );
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${token}` } })),
+    );
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type: string };
+      if (message.type === 'connection_ack') {
+        ws.send(
+          JSON.stringify({
+            id: '1',
+            type: 'subscribe',
+            payload: { query: 'subscription { greetings(everySeconds: 300) { tokenExpiresInSeconds } }' },
+          }),
+        );
+      } else if (message.type === 'next') {
+        resolve();
+      } else {
+        reject(new Error(`unexpected ${message.type}`));
+      }
+    });
+    ws.once('close', (code) => reject(new Error(`closed with ${code}`)));
+  });
+  return { opened, closed };
+}
+
+/**
+ * Memory of open subscribed sockets: RSS after a full collection with none open and with SOCKETS open (each
+ * authenticated and subscribed). Then the close of sockets whose tokens expire 3-5 s later, against their exp.
+ */
+async function sockets(variant: Variant, idp: IdentityProvider): Promise<SocketsResult> {
+  const many = String(SOCKETS * 2);
+  const { url, child } = await startVariant(
+    {
+      ...variant,
+      env: {
+        ...variant.env,
+        AZURE_CLOCK_SKEW_SECONDS: '0',
+        HTTP_MAX_CONNECTIONS: many,
+        WS_MAX_SOCKETS_PER_ADDRESS: many,
+        WS_MAX_SOCKETS_PER_CALLER: many,
+      },
+    },
+    ['--expose-gc', '--require', join(root, 'dist-bench/bench/collect-on-signal.js')],
+  );
+  let errors = 0;
+  try {
+    const token = await idp.mint({ expiresInSeconds: 3600 });
+    // Warm the server up with one socket, so that the first reading includes what any socket loads once.
+    const warm = subscribedSocket(url, token);
+    await warm.opened;
+    const before = await settledRss(child);
+    const held: ReturnType<typeof subscribedSocket>[] = [];
+    for (let opened = 0; opened < SOCKETS; opened += 100) {
+      const batch = Array.from({ length: Math.min(100, SOCKETS - opened) }, () => subscribedSocket(url, token));
+      held.push(...batch);
+      for (const result of await Promise.allSettled(batch.map((socket) => socket.opened))) {
+        if (result.status === 'rejected') errors += 1;
+      }
+    }
+    const open = await settledRss(child);
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const expiring = await Promise.all(
+      Array.from({ length: EXPIRING_SOCKETS }, async (_, i) => {
+        const exp = issuedAt + 3 + (i % 3);
+        const socket = subscribedSocket(url, await idp.mint({ issuedAt, expiresInSeconds: exp - issuedAt }));
+        await socket.opened;
+        return { exp, closed: socket.closed };
+      }),
+    );
+    const closeDelaysMs: number[] = [];
+    for (const { exp, closed } of expiring) {
+      const { code, at } = await closed;
+      if (code !== 4403) errors += 1;
+      closeDelaysMs.push(at - exp * 1000);
+    }
+    return { before, open, closeDelaysMs, errors };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 /** The run with the median requests/s; errors of every run count. */
 function median(runs: Result[]): Result {
   const chosen = middleBy(runs, (run) => run.requestsPerSecond);
@@ -487,6 +596,7 @@ async function main(): Promise<void> {
   const ours = variants.find((variant) => variant.name === 'ours');
   const soakResult = ours && SOAK > 0 ? await soak(ours, fresh.slice(0, 5000)) : undefined;
   const floodResult = ours && FLOOD > 0 ? await flood(ours) : undefined;
+  const socketsResult = ours && SOCKETS > 0 ? await sockets(ours, idp) : undefined;
   await idp.close();
 
   const find = (variant: string, mode: Mode) => results.find((r) => r.variant === variant && r.mode === mode);
@@ -555,7 +665,28 @@ async function main(): Promise<void> {
       growth <= 1.1,
     ]);
   }
-  const errors = results.reduce((sum, r) => sum + r.errors, 0) + (soakResult?.errors ?? 0) + (floodResult?.errors ?? 0);
+  if (socketsResult) {
+    const { before, open, closeDelaysMs } = socketsResult;
+    const perSocketKb = ((open.collected - before.collected) * 1024) / SOCKETS;
+    const sorted = [...closeDelaysMs].sort((a, b) => a - b);
+    const latest = sorted[sorted.length - 1] ?? Number.NaN;
+    lines.push(
+      `- WebSockets: RSS after a full collection ${before.collected.toFixed(0)} MB with one socket open, ` +
+        `${open.collected.toFixed(0)} MB with ${SOCKETS} more, each authenticated and subscribed to greetings: ` +
+        `**${perSocketKb.toFixed(1)} KB per socket** (server process); ${socketsResult.errors} errors`,
+      `- WebSockets: from a token's exp to its socket's close (AZURE_CLOCK_SKEW_SECONDS=0), ${EXPIRING_SOCKETS} sockets: ` +
+        `median **${middle(closeDelaysMs).toFixed(0)} ms**, latest ${latest.toFixed(0)} ms, earliest ${(sorted[0] ?? Number.NaN).toFixed(0)} ms`,
+    );
+    targets.push([
+      `every socket closed with 4403 within 1 s after its token's exp (plus the skew)`,
+      sorted[0]! >= 0 && latest <= 1000,
+    ]);
+  }
+  const errors =
+    results.reduce((sum, r) => sum + r.errors, 0) +
+    (soakResult?.errors ?? 0) +
+    (floodResult?.errors ?? 0) +
+    (socketsResult?.errors ?? 0);
   const report = [
     '# Benchmark results',
     '',
