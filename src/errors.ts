@@ -162,6 +162,14 @@ export function internalError(requestId: string): GraphQLError {
   });
 }
 
+/** A subscription sent over HTTP: 400, pointing to the WebSocket transport. */
+export function subscriptionOverHttp(): GraphQLError {
+  return new GraphQLError(
+    'Subscriptions are served over WebSocket: connect to /graphql with the graphql-transport-ws protocol',
+    { extensions: { code: ErrorCode.BAD_REQUEST, reason: 'subscription_over_http', http: { status: 400 } } },
+  );
+}
+
 /** No credentials where a verified caller is needed. */
 export function unauthenticated(): GraphQLError {
   return new GraphQLError(AUTH_REQUIRED, { extensions: { code: ErrorCode.UNAUTHENTICATED, reason: 'missing_token' } });

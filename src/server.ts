@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -15,7 +15,14 @@ import { createAudit } from './audit';
 import { createTokenVerifier, type TokenVerifier } from './auth';
 import { createAuthenticator } from './authenticate';
 import type { Config } from './config';
-import { authenticationFailure, errorBody, ErrorCode, errorResponsePlugin, formatError } from './errors';
+import {
+  authenticationFailure,
+  errorBody,
+  ErrorCode,
+  errorResponsePlugin,
+  formatError,
+  subscriptionOverHttp,
+} from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { serveAltair } from './http/altair';
@@ -62,6 +69,17 @@ const DEV_ORIGINS = [
 // A caller's request id is kept only when it cannot forge log content.
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Subscriptions over HTTP are refused with 400: graphql-js would run the subscription's field once, as a query, and
+ * fail inside it. One listener for every request, as it keeps no state.
+ */
+const subscriptionListener: GraphQLRequestListener<Context> = {
+  async didResolveOperation({ operation }) {
+    if (operation?.operation === 'subscription') throw subscriptionOverHttp();
+  },
+};
+const refuseSubscriptions: ApolloServerPlugin<Context> = { requestDidStart: async () => subscriptionListener };
 
 /** Builds the HTTP app (Fastify) and Apollo Server without listening. */
 export async function createServer({
@@ -127,6 +145,7 @@ export async function createServer({
     plugins: [
       ...operations.plugins,
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
+      refuseSubscriptions,
       // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
       // its answers are per caller: every response says `no-store` (onRequest hook below).
       ApolloServerPluginCacheControlDisabled(),

@@ -1,5 +1,5 @@
 import { chromium, type Browser } from 'playwright-core';
-import { launchDev, requireBuild, type DevLaunch } from './helpers/process';
+import { launchDev, requireBuild, type DevLaunch, until } from './helpers/process';
 import { CHROMIUM, freePort, realService } from './helpers/services';
 
 const describeBrowser = realService('Chromium', CHROMIUM, 'chromium') ? describe : describe.skip;
@@ -83,11 +83,3 @@ describeBrowser('the offline GraphQL IDE of npm run dev, in a real browser with 
     }
   }, 60000);
 });
-
-async function until(condition: () => boolean, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((wait) => setTimeout(wait, 50));
-  }
-}

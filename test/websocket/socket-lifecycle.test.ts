@@ -1,4 +1,5 @@
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
+import { until } from '../helpers/process';
 import { createTestServer, type TestServer } from '../helpers/server';
 import { closedOf, graphqlWsClient, rawSocket, refusedUpgrade, take, type Closed } from '../helpers/websocket';
 
@@ -87,6 +88,25 @@ describe('a socket lives as long as its token', () => {
   }, 15000);
 });
 
+describe('HTTP timeouts', () => {
+  it('do not cut an open socket: it outlives the request, headers and keep-alive timeouts', async () => {
+    const api = await createTestServer(
+      { HTTP_REQUEST_TIMEOUT_MS: '600', HTTP_HEADERS_TIMEOUT_MS: '300', HTTP_KEEP_ALIVE_TIMEOUT_MS: '300' },
+      idp,
+    );
+    const client = graphqlWsClient(api.url, await idp.mint());
+    try {
+      const started = Date.now();
+      const results = await take(client, GREETINGS, 3);
+      expect(results).toHaveLength(3);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    } finally {
+      await client.dispose();
+      await api.close();
+    }
+  });
+});
+
 describe('operations', () => {
   it('logs socket opens and closes with the request id, and counts sockets, subscriptions and closes in /metrics', async () => {
     const api = await createTestServer({}, idp);
@@ -160,12 +180,4 @@ async function metrics(api: TestServer): Promise<string> {
 
 async function fetchUpgradeStatus(httpUrl: string): Promise<number> {
   return (await refusedUpgrade(httpUrl)).status;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((wait) => setTimeout(wait, 10));
-  }
 }

@@ -1,4 +1,5 @@
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
+import { until } from '../helpers/process';
 import { createTestServer, type TestServer } from '../helpers/server';
 import { closedOf, graphqlWsClient, rawSocket, refusedUpgrade, take } from '../helpers/websocket';
 
@@ -227,13 +228,5 @@ async function eventually(condition: () => Promise<boolean>, timeoutMs = 5000): 
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((wait) => setTimeout(wait, 20));
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((wait) => setTimeout(wait, 10));
   }
 }

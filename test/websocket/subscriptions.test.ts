@@ -2,6 +2,7 @@ import { print } from 'graphql';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { GreetingsDocument, type GreetingsSubscription } from '../generated/graphql';
 import { parts } from '../helpers/forge';
+import { until } from '../helpers/process';
 import { createTestServer, type TestServer } from '../helpers/server';
 import { closedOf, graphqlWsClient, rawSocket, take } from '../helpers/websocket';
 
@@ -113,6 +114,20 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
     }
   });
 
+  it('answers a subscription sent over HTTP with an error that points to the socket, not a 500', async () => {
+    const reply = await api.queryWithToken(await idp.mint(), 'subscription { greetings { message } }');
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({
+      errors: [
+        {
+          message:
+            'Subscriptions are served over WebSocket: connect to /graphql with the graphql-transport-ws protocol',
+          extensions: { code: 'BAD_REQUEST', reason: 'subscription_over_http' },
+        },
+      ],
+    });
+  });
+
   it('applies the operation limits of HTTP: the same error for too many aliases', async () => {
     const deep = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: hello { username }`).join(' ')} }`;
     const overHttp = await api.queryWithToken(await idp.mint(), deep);
@@ -172,11 +187,3 @@ describe('refused tokens close the socket with a documented code and the reason 
     expect(api.rawLogs()).not.toContain(token.split('.')[2]);
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((wait) => setTimeout(wait, 10));
-  }
-}
