@@ -97,6 +97,7 @@ function printBanner(idp: IdentityProvider, url: string, token: string, config: 
   console.log(`
 Local identity provider: ${idp.url}  (tenant ${DEV_TENANT_ID}, API client id ${DEV_CLIENT_ID})
 GraphQL API:             ${url}/graphql
+Subscriptions:           ${url.replace(/^http/, 'ws')}/graphql  (graphql-ws; the token in connection_init)
 GraphQL IDE (offline):   ${url}${ALTAIR_PATH}  (Altair, served from node_modules)
 Apollo Sandbox (online): ${url}/graphql  (loads from Apollo's CDN)
 In both, the token below is already set as the Authorization header.
