@@ -35,7 +35,10 @@ export interface WebSocketTransportOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly operations: OperationLimits;
-  /** The CORS allow-list: a browser page from another origin may not open a socket (Cross-Site WebSocket Hijacking). */
+  /**
+   * The CORS allow-list: a browser page from another origin may not open a socket (Cross-Site WebSocket Hijacking);
+   * pages of the API's own host may.
+   */
   isAllowedOrigin(origin: string): boolean;
   /** True once shutdown began: new sockets are refused with 503. */
   draining(): boolean;
@@ -122,7 +125,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
     }
     if (options.draining()) return refuse(503, ErrorCode.SERVICE_UNAVAILABLE, 'The server is shutting down');
     const origin = request.headers.origin;
-    if (origin !== undefined && !options.isAllowedOrigin(origin)) {
+    if (origin !== undefined && !options.isAllowedOrigin(origin) && !sameHost(origin, request.headers.host)) {
       logger.warn({ event: 'socket_refused', reason: 'origin_not_allowed' }, 'WebSocket from a foreign origin refused');
       return refuse(403, ErrorCode.FORBIDDEN, 'This origin may not open a WebSocket to this API');
     }
@@ -368,6 +371,14 @@ function authorizationOf(params: ConnectionParams): string | string[] | undefine
     .filter(([name]) => name.toLowerCase() === 'authorization')
     .map(([, value]) => (typeof value === 'string' ? value : ''));
   return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+}
+
+/**
+ * A page of the API's own host (any scheme: TLS may end at a proxy) is not cross-site. A hijacking page cannot pass
+ * for one: the browser sets both Origin and Host.
+ */
+function sameHost(origin: string, host: string | undefined): boolean {
+  return host !== undefined && URL.canParse(origin) && new URL(origin).host === host.toLowerCase();
 }
 
 function adjust(counts: Map<string, number>, key: string, delta: number): void {

@@ -11,7 +11,8 @@ export interface Closed {
 
 /**
  * graphql-ws's own client on Node's `ws`, with the token in connection_init as browsers send it. No retries unless
- * asked for, so that a close surfaces as the error it is; the socket stays open between operations until dispose.
+ * asked for, so that a close surfaces as the error it is; the socket stays open between operations that follow
+ * each other.
  */
 export function graphqlWsClient(
   httpUrl: string,
@@ -23,8 +24,9 @@ export function graphqlWsClient(
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: true,
-    // One socket for the client's life (until dispose), so that a test's operations share it.
-    lazyCloseTimeout: 60_000,
+    // A test's operations, one after the other, share one socket. The client does not clear this timer on dispose,
+    // so a longer one would hold jest open after the last test.
+    lazyCloseTimeout: 2_000,
     connectionParams: async () =>
       token === undefined ? {} : { Authorization: `Bearer ${typeof token === 'string' ? token : await token()}` },
     ...options,

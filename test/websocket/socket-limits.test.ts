@@ -32,7 +32,7 @@ async function acknowledged(api: TestServer, token: string) {
 }
 
 describe('upgrades refused before a socket opens', () => {
-  it('refuses a browser page of a foreign origin with 403, and admits an allowed one', async () => {
+  it("refuses a browser page of a foreign origin with 403, and admits an allowed one and the API's own host", async () => {
     await withServer({ NODE_ENV: 'production', CORS_ORIGINS: 'https://app.contoso.example' }, async (api) => {
       expect(await refusedUpgrade(api.url, { origin: 'https://evil.example' })).toEqual({
         status: 403,
@@ -40,10 +40,16 @@ describe('upgrades refused before a socket opens', () => {
           errors: [{ message: 'This origin may not open a WebSocket to this API', extensions: { code: 'FORBIDDEN' } }],
         },
       });
-      const allowed = rawSocket(api.url, { origin: 'https://app.contoso.example' });
-      await allowed.opened;
-      allowed.ws.close(1000);
-      await allowed.closed;
+      for (const origin of ['https://app.contoso.example', api.url, api.url.replace('http:', 'https:')]) {
+        const allowed = rawSocket(api.url, { origin });
+        await allowed.opened;
+        allowed.ws.close(1000);
+        await allowed.closed;
+      }
+      // The same host name on another port is another origin.
+      const otherPort = new URL(api.url);
+      otherPort.port = String(Number(otherPort.port) + 1);
+      expect((await refusedUpgrade(api.url, { origin: otherPort.origin })).status).toBe(403);
     });
   });
 
