@@ -52,13 +52,21 @@ describe('graceful shutdown of the production server', () => {
       agent.destroy();
       expect(await exited).toBe(0);
 
-      const resets = outcomes.filter((outcome) => outcome.error === 'ECONNRESET').length;
-      const stopped = lines.find((line) => line['event'] === 'stopped');
-      // Once the server stops accepting, new connections are refused. A connection the kernel completed in the
-      // moment the listening socket was closing is reset: the server never accepted it, so it never saw its
-      // request. Every connection the server did accept was answered: none was cut, none reset.
-      // (The one more is the readiness probe's connection, made with fetch.)
-      expect(stopped).toMatchObject({ connectionsCut: 0, connectionsAccepted: connected - resets + 1 });
+      const resetOutcomes = outcomes.filter((outcome) => outcome.error === 'ECONNRESET');
+      const resets = resetOutcomes.length;
+      const stopped = lines.find((line) => line['event'] === 'stopped') as { connectionsAccepted: number };
+      // No request on a keep-alive connection was reset (the fault this test was written for: one reset per busy
+      // keep-alive connection), and none was cut at the deadline.
+      expect(resetOutcomes.filter((outcome) => outcome.reused)).toEqual([]);
+      expect(stopped).toMatchObject({ connectionsCut: 0 });
+      // Once the server stops accepting (after the 2 s drain), new connections are refused. The connections the
+      // kernel completed in the moment the listening socket was closing are reset, all on their first request and
+      // none before the drain ended. Nearly all of them the server never accepted: accepted = connected - resets + 1
+      // (the readiness probe's connection). In about one run in five, up to 7 of them had been accepted by Node in
+      // that same moment (before this session's changes too): the count is bounded rather than exact.
+      expect(resetOutcomes.filter((outcome) => outcome.sentAt < signalledAt + 1500)).toEqual([]);
+      expect(stopped.connectionsAccepted).toBeGreaterThanOrEqual(connected - resets + 1);
+      expect(stopped.connectionsAccepted).toBeLessThanOrEqual(connected + 1);
       const errors = outcomes.filter((outcome) => outcome.error !== undefined && outcome.error !== 'ECONNRESET');
       expect(new Set(errors.map((outcome) => outcome.error))).toEqual(new Set(['ECONNREFUSED']));
       const afterSignal = outcomes.filter((outcome) => outcome.status !== undefined && outcome.sentAt > drainingSeenAt);

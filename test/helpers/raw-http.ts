@@ -45,6 +45,8 @@ export interface Outcome {
   /** The connection error's code, or `hung` when neither an answer nor an error came within `timeoutMs`. */
   readonly error?: string;
   readonly sentAt: number;
+  /** The request went on a keep-alive connection used before. */
+  readonly reused?: boolean;
 }
 
 /**
@@ -57,8 +59,10 @@ export function postGraphql(
   options: { agent?: Agent | false; onConnect?: () => void; timeoutMs?: number } = {},
 ): Promise<Outcome> {
   const body = '{"query":"{ hello { username } }"}';
-  return new Promise<Outcome>((resolve) => {
+  return new Promise<Outcome>((resolvePromise) => {
     const sentAt = Date.now();
+    let reused = false;
+    const resolve = (outcome: Outcome) => resolvePromise({ ...outcome, reused });
     const req = request(
       `${base}/graphql`,
       {
@@ -76,6 +80,7 @@ export function postGraphql(
     );
     req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, sentAt }));
     req.on('socket', (socket) => {
+      reused = !socket.connecting;
       if (socket.connecting && options.onConnect) socket.once('connect', options.onConnect);
     });
     if (options.timeoutMs !== undefined) {
