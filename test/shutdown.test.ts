@@ -61,7 +61,7 @@ describe('graceful shutdown of the production server', () => {
       expect(stopped).toMatchObject({ connectionsCut: 0 });
       // Once the server stops accepting (after the 2 s drain), new connections are refused. The connections the
       // kernel completed in the moment the listening socket was closing are reset, all on their first request and
-      // none before the drain ended. Nearly all of them the server never accepted: accepted = connected - resets + 1
+      // none while the drain was under way. Nearly all of them the server never accepted: accepted = connected - resets + 1
       // (the readiness probe's connection). In about one run in five, up to 7 of them had been accepted by Node in
       // that same moment (before this session's changes too): the count is bounded rather than exact.
       expect(resetOutcomes.filter((outcome) => outcome.sentAt < signalledAt + 1500)).toEqual([]);
