@@ -155,6 +155,24 @@ export function invalidOperation(
   });
 }
 
+/** No operation of the document is the one to run (Apollo Server's OPERATION_RESOLUTION_FAILURE). */
+export function unresolvedOperation(operationName: string | null | undefined): GraphQLError {
+  const message = operationName
+    ? `Unknown operation named "${operationName.slice(0, 100)}".`
+    : 'Must provide operation name if query contains multiple operations.';
+  return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+}
+
+/** A variable graphql-js could not coerce (Apollo Server's BAD_USER_INPUT). */
+export function invalidVariables(error: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+  });
+}
+
 /** An unexpected failure before execution: masked, with the request id to find the log line. */
 export function internalError(requestId: string): GraphQLError {
   return new GraphQLError('Internal server error', {

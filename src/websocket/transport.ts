@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { getOperationAST, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
+import { getOperationAST, getVariableValues, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
 import { handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { pathOf } from '../access-log';
@@ -15,8 +15,10 @@ import {
   errorBody,
   formatSocketErrors,
   invalidOperation,
+  invalidVariables,
   rateLimited,
   socketClose,
+  unresolvedOperation,
 } from '../errors';
 import { authorizationHeaders } from '../http/authorization';
 import { budgetKeyOf, clientAddress } from '../http/client-address';
@@ -318,7 +320,12 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       if (invalid.length > 0) {
         return invalid.map((error) => invalidOperation(error, 'GRAPHQL_VALIDATION_FAILED', production));
       }
-      const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription';
+      // As Apollo Server does before executing: the operation named, and the variables coerced, with its codes.
+      const operation = getOperationAST(document, payload.operationName);
+      if (!operation) return [unresolvedOperation(payload.operationName)];
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+      if (coerced.errors) return coerced.errors.map((error) => invalidVariables(error));
+      const subscription = operation.operation === 'subscription';
       state.operations.set(id, subscription);
       if (subscription) metrics.subscriptionsActive.inc();
       const contextValue: Context = { principal, ...facts(state) };

@@ -128,6 +128,48 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
     });
   });
 
+  it.each([
+    ['an unknown operation name', '{ hello { username } }', undefined, 'Nope', 'OPERATION_RESOLUTION_FAILURE'],
+    [
+      'a variable of the wrong type',
+      'query ($e: Boolean!) { hello @include(if: $e) { username } }',
+      { e: 'x' },
+      undefined,
+      'BAD_USER_INPUT',
+    ],
+    [
+      'a missing variable',
+      'query ($e: Boolean!) { hello @include(if: $e) { username } }',
+      {},
+      undefined,
+      'BAD_USER_INPUT',
+    ],
+  ])(
+    'answers %s with the error HTTP gives (%s), not an internal error',
+    async (_name, query, variables, operationName, code) => {
+      const overHttp = await api.post(JSON.stringify({ query, variables, operationName }), {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await idp.mint()}`,
+      });
+      expect(overHttp.status).toBe(400);
+      const client = graphqlWsClient(api.url, await idp.mint());
+      try {
+        const results: unknown[] = [];
+        const error = await new Promise((resolve) =>
+          client.subscribe(
+            { query, ...(variables && { variables }), ...(operationName && { operationName }) },
+            { next: (value) => results.push(value), error: resolve, complete: () => resolve(undefined) },
+          ),
+        );
+        expect(results).toEqual([]);
+        expect(error).toEqual((overHttp.body as { errors: unknown[] }).errors);
+        expect((error as { extensions: { code: string } }[])[0]!.extensions.code).toBe(code);
+      } finally {
+        await client.dispose();
+      }
+    },
+  );
+
   it('applies the operation limits of HTTP: the same error for too many aliases', async () => {
     const deep = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: hello { username }`).join(' ')} }`;
     const overHttp = await api.queryWithToken(await idp.mint(), deep);
