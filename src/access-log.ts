@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Histogram } from 'prom-client';
 import type { Logger } from './logger';
 
@@ -48,4 +49,12 @@ export function createAccessLog(logger: Logger, requestDuration: Histogram<'stat
 export function pathOf(url: string): string {
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
+}
+
+// A caller's request id is kept only when it cannot forge log content.
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** The request id of a request or a socket: the caller's `x-request-id` when it is a plain id, else a new UUID. */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }

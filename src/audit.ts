@@ -33,6 +33,12 @@ export function createAudit(logger: Logger, metrics: Metrics, logPii: boolean) {
       );
     },
 
+    /** No token where one is needed before anything runs (a WebSocket's connection_init). */
+    tokenMissing(facts: RequestFacts): void {
+      metrics.authFailures.inc({ reason: 'missing_token' });
+      logger.warn({ event: 'auth_failed', reason: 'missing_token', ...facts }, 'Authentication failed');
+    },
+
     rateLimited(error: RateLimitedError, facts: RequestFacts): void {
       metrics.rateLimited.inc({ limiter: error.limiter });
       logger.warn(

@@ -6,7 +6,7 @@ import { RateLimitedError, type RateLimits } from './rate-limits';
 
 /** Authenticating failed for a reason of the server's own (already logged): the caller gets an internal error. */
 export class AuthenticationInternalError extends Error {
-  constructor(readonly requestId: string) {
+  constructor() {
     super('Unexpected error while authenticating');
   }
 }
@@ -79,7 +79,7 @@ export function createAuthenticator(
       else if (!reserved && guessing) await limits.recordAuthFailure(budgetKey);
       if (!(error instanceof AuthError)) {
         logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
-        throw new AuthenticationInternalError(facts.requestId);
+        throw new AuthenticationInternalError();
       }
       audit.authFailed(error, facts);
       throw error;

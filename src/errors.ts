@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { CloseCode as Protocol } from 'graphql-ws';
 import { AuthError } from './auth';
 import { RateLimitedError } from './rate-limits';
 
@@ -94,16 +95,16 @@ export const CloseCode = {
   /** A budget is spent or the signing keys are unavailable: reconnect later. */
   TRY_AGAIN_LATER: 1013,
   /** A malformed Authorization value: retrying the same cannot help. */
-  BAD_REQUEST: 4400,
+  BAD_REQUEST: Protocol.BadRequest,
   /** No token, or a token refused: retrying the same cannot help. */
-  UNAUTHORIZED: 4401,
+  UNAUTHORIZED: Protocol.Unauthorized,
   /** The token expired (while connected, or before): reconnect with a new token. */
-  TOKEN_EXPIRED: 4403,
+  TOKEN_EXPIRED: Protocol.Forbidden,
   /** No connection_init within WS_CONNECTION_INIT_TIMEOUT_MS (closed by graphql-ws). */
-  INIT_TIMEOUT: 4408,
+  INIT_TIMEOUT: Protocol.ConnectionInitialisationTimeout,
   /** More sockets than WS_MAX_SOCKETS_PER_CALLER for this caller: reconnect later. */
   TOO_MANY_SOCKETS: 4429,
-  INTERNAL_ERROR: 4500,
+  INTERNAL_ERROR: Protocol.InternalServerError,
 } as const;
 
 /**
@@ -138,15 +139,16 @@ export function formatSocketErrors(errors: readonly GraphQLError[], requestId: s
 }
 
 /**
- * A document graphql-js could not parse or validate, named as Apollo Server names it; in production without the
- * "Did you mean" suggestions that would reveal the schema.
+ * An error graphql-js raised about the request itself (parse, validation, variables), with the code Apollo Server
+ * gives it; with `hideSuggestions` (validation errors in production) without the "Did you mean" suggestions that
+ * would reveal the schema.
  */
-export function invalidOperation(
+export function requestError(
   error: GraphQLError,
-  code: 'GRAPHQL_PARSE_FAILED' | 'GRAPHQL_VALIDATION_FAILED',
-  production: boolean,
+  code: 'GRAPHQL_PARSE_FAILED' | 'GRAPHQL_VALIDATION_FAILED' | 'BAD_USER_INPUT',
+  hideSuggestions: boolean,
 ): GraphQLError {
-  const message = production ? error.message.replace(/ ?Did you mean .+\?$/, '') : error.message;
+  const message = hideSuggestions ? error.message.replace(/ ?Did you mean .+\?$/, '') : error.message;
   return new GraphQLError(message, {
     nodes: error.nodes,
     source: error.source,
@@ -161,16 +163,6 @@ export function unresolvedOperation(operationName: string | null | undefined): G
     ? `Unknown operation named "${operationName.slice(0, 100)}".`
     : 'Must provide operation name if query contains multiple operations.';
   return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
-}
-
-/** A variable graphql-js could not coerce (Apollo Server's BAD_USER_INPUT). */
-export function invalidVariables(error: GraphQLError): GraphQLError {
-  return new GraphQLError(error.message, {
-    nodes: error.nodes,
-    source: error.source,
-    positions: error.positions,
-    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
-  });
 }
 
 /** An unexpected failure before execution: masked, with the request id to find the log line. */

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import {
@@ -10,7 +9,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import fastifyApollo from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createAccessLog, pathOf } from './access-log';
+import { createAccessLog, pathOf, requestIdOf } from './access-log';
 import { createAudit } from './audit';
 import { createTokenVerifier, type TokenVerifier } from './auth';
 import { createAuthenticator } from './authenticate';
@@ -66,8 +65,6 @@ const DEV_ORIGINS = [
   /^https:\/\/sandbox\.embed\.apollographql\.com$/,
   /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/,
 ];
-// A caller's request id is kept only when it cannot forge log content.
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const BODY_LIMIT = 1024 * 1024;
 
 /**
@@ -116,8 +113,7 @@ export async function createServer({
       void (reply as FastifyReply).code(400).send(errorBody(ErrorCode.BAD_REQUEST, 'Invalid request target'));
     },
     genReqId(req) {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return requestIdOf(req.headers['x-request-id']);
     },
   });
 

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { getOperationAST, getVariableValues, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
-import { handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
+import { CloseCode as Protocol, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { pathOf } from '../access-log';
+import { pathOf, requestIdOf } from '../access-log';
 import type { Audit } from '../audit';
 import type { Principal } from '../auth';
 import { callerKey, type Authenticator } from '../authenticate';
@@ -14,8 +13,7 @@ import {
   ErrorCode,
   errorBody,
   formatSocketErrors,
-  invalidOperation,
-  invalidVariables,
+  requestError,
   rateLimited,
   socketClose,
   unresolvedOperation,
@@ -76,23 +74,22 @@ interface Extra {
 }
 
 const PATH = '/graphql';
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
 // setTimeout fires at once beyond this (about 24.8 days): a longer wait is taken in steps.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Reason labels of closes the server did not decide (the client's own reason is never a label: it is free text). */
 const CLOSE_NAMES: Readonly<Record<number, string>> = {
   1000: 'normal',
-  1001: 'going_away',
+  [CloseCode.GOING_AWAY]: 'going_away',
   1005: 'no_status',
   1006: 'abnormal',
   [CloseCode.MESSAGE_TOO_BIG]: 'message_too_big',
-  4400: 'bad_message',
-  4401: 'unauthorized',
-  4406: 'subprotocol_not_acceptable',
-  [CloseCode.INIT_TIMEOUT]: 'init_timeout',
-  4409: 'subscriber_exists',
-  4429: 'too_many_init_requests',
+  [Protocol.BadRequest]: 'bad_message',
+  [Protocol.Unauthorized]: 'unauthorized',
+  [Protocol.SubprotocolNotAcceptable]: 'subprotocol_not_acceptable',
+  [Protocol.ConnectionInitialisationTimeout]: 'init_timeout',
+  [Protocol.SubscriberAlreadyExists]: 'subscriber_exists',
+  [Protocol.TooManyInitialisationRequests]: 'too_many_init_requests',
 };
 
 /**
@@ -138,9 +135,8 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       return refuse(429, ErrorCode.RATE_LIMITED, 'Too many WebSockets from this address');
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const given = request.headers['x-request-id'];
       const state: SocketState = {
-        requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(),
+        requestId: requestIdOf(request.headers['x-request-id']),
         clientAddress: address,
         budgetKey,
         openedAt: Date.now(),
@@ -269,8 +265,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         const authorization = authorizationOf(connectionParams) ?? authorizationHeaders(request.rawHeaders);
         const principal = await authenticator.authenticate(authorization, facts(state));
         if (principal === null) {
-          metrics.authFailures.inc({ reason: 'missing_token' });
-          logger.warn({ event: 'auth_failed', reason: 'missing_token', ...facts(state) }, 'Authentication failed');
+          audit.tokenMissing(facts(state));
           close(ws, state, CloseCode.UNAUTHORIZED, 'missing_token');
           return false;
         }
@@ -314,17 +309,17 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       try {
         document = parse(payload.query, operations.parseOptions);
       } catch (error) {
-        return [invalidOperation(error as GraphQLError, 'GRAPHQL_PARSE_FAILED', production)];
+        return [requestError(error as GraphQLError, 'GRAPHQL_PARSE_FAILED', production)];
       }
       const invalid = validate(schema, document, operations.allValidationRules);
       if (invalid.length > 0) {
-        return invalid.map((error) => invalidOperation(error, 'GRAPHQL_VALIDATION_FAILED', production));
+        return invalid.map((error) => requestError(error, 'GRAPHQL_VALIDATION_FAILED', production));
       }
       // As Apollo Server does before executing: the operation named, and the variables coerced, with its codes.
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [unresolvedOperation(payload.operationName)];
       const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-      if (coerced.errors) return coerced.errors.map((error) => invalidVariables(error));
+      if (coerced.errors) return coerced.errors.map((error) => requestError(error, 'BAD_USER_INPUT', false));
       const subscription = operation.operation === 'subscription';
       state.operations.set(id, subscription);
       if (subscription) metrics.subscriptionsActive.inc();

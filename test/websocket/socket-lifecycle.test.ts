@@ -161,8 +161,7 @@ describe('operations', () => {
     const stopped = api.server.stop();
     await new Promise((wait) => setTimeout(wait, 200));
     // During the drain, the socket serves on, and a new one is refused with 503.
-    const refused = await fetchUpgradeStatus(api.url);
-    expect(refused).toBe(503);
+    expect((await refusedUpgrade(api.url)).status).toBe(503);
     expect(closedOf(await ended)).toEqual({ code: 1001, reason: 'going_away' });
     expect(Date.now() - stopping).toBeGreaterThanOrEqual(1000);
     // Closed cleanly: nothing was left to cut at the deadline.
@@ -176,8 +175,4 @@ describe('operations', () => {
 
 async function metrics(api: TestServer): Promise<string> {
   return (await fetch(`${api.url}/metrics`)).text();
-}
-
-async function fetchUpgradeStatus(httpUrl: string): Promise<number> {
-  return (await refusedUpgrade(httpUrl)).status;
 }

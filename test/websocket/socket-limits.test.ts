@@ -223,7 +223,7 @@ describe('limits on an open socket', () => {
 });
 
 /** A metric without labels, as /metrics serves it. */
-export async function metric(api: TestServer, name: string): Promise<number | undefined> {
+async function metric(api: TestServer, name: string): Promise<number | undefined> {
   const text = (await (await fetch(`${api.url}/metrics`)).text()).split('\n');
   const line = text.find((candidate) => candidate.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
