@@ -79,7 +79,37 @@ export interface Config {
     /** App roles of which an app-only token needs one (none: app-only tokens are refused). */
     readonly requiredAppRoles: readonly string[];
   };
+  /** Calls to Microsoft Graph on behalf of the caller (OAuth 2.0 on-behalf-of). */
+  readonly downstream: {
+    /** How the API proves its identity to Entra ID; null turns on-behalf-of calls off. */
+    readonly credential: ApiCredential | null;
+    /** Graph's origin, e.g. https://graph.microsoft.us for US Government. */
+    readonly graphBaseUrl: string;
+    readonly graphTimeoutMs: number;
+    /** Total seconds one request may wait for Graph's Retry-After before failing. */
+    readonly graphRetryBudgetSeconds: number;
+    /** Incoming tokens whose on-behalf-of tokens one process keeps in memory. */
+    readonly oboCacheMaxEntries: number;
+  };
+  /** PEM file of certificate authorities trusted for calls to Entra ID and Graph, besides Node's own. */
+  readonly outboundCaFile: string | undefined;
 }
+
+/** The API's own credential for the on-behalf-of flow (see docs/on-behalf-of.md). */
+export type ApiCredential =
+  | { readonly kind: 'secret'; readonly secret: string }
+  | { readonly kind: 'certificate'; readonly path: string; readonly password: string | undefined }
+  | { readonly kind: 'federated_token_file'; readonly path: string }
+  /** A managed identity's token for api://AzureADTokenExchange: `system`, or a user-assigned identity's client id. */
+  | { readonly kind: 'managed_identity'; readonly identity: 'system' | string };
+
+/** The settings that each select one kind of credential; at most one may be set. */
+export const CREDENTIAL_SETTINGS = [
+  'API_CLIENT_SECRET',
+  'API_CLIENT_CERTIFICATE_PATH',
+  'API_FEDERATED_TOKEN_FILE',
+  'API_MANAGED_IDENTITY_ASSERTION',
+] as const;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -141,6 +171,52 @@ const wholeNumber = (name: string, fallback: number, min = 0, max = Number.MAX_S
     });
 };
 
+/** A value that must not be empty when set (a secret, a password); kept as given. */
+const secret = (name: string) =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value.trim() !== '', { message: `${name} is empty: set it or unset it` });
+
+/** A file's path; the file itself is read (and checked) where it is used. */
+const path = (name: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .refine((value) => value === undefined || value !== '', {
+      message: `${name} is empty: set a file's path or unset it`,
+    });
+
+/**
+ * Problems of settings taken together that depend on whether a setting is given at all, not on its value: listed
+ * with every other problem, even when a value elsewhere is wrong.
+ */
+function presenceProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if (env['API_CLIENT_ID'] === undefined && env['AZURE_CLIENT_ID'] === undefined) {
+    problems.push(
+      "API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
+    );
+  }
+  const given = CREDENTIAL_SETTINGS.filter((name) => env[name] !== undefined);
+  if (given.length > 1) {
+    problems.push(`${given.join(' and ')} are all set: set exactly one credential for on-behalf-of calls`);
+  }
+  if (env['API_CLIENT_CERTIFICATE_PASSWORD'] !== undefined && env['API_CLIENT_CERTIFICATE_PATH'] === undefined) {
+    problems.push(
+      'API_CLIENT_CERTIFICATE_PASSWORD is set without API_CLIENT_CERTIFICATE_PATH: set the certificate file too',
+    );
+  }
+  if (given.length === 0) {
+    for (const name of ['GRAPH_BASE_URL', 'GRAPH_TIMEOUT_MS', 'GRAPH_RETRY_BUDGET_SECONDS', 'OBO_CACHE_MAX_ENTRIES']) {
+      if (env[name] === undefined) continue;
+      problems.push(`${name} is set but on-behalf-of calls are off: set one of ${CREDENTIAL_SETTINGS.join(', ')}`);
+    }
+  }
+  return problems;
+}
+
 const schema = z
   .object({
     NODE_ENV: z
@@ -166,13 +242,47 @@ const schema = z
       .refine((value) => GUID.test(value) || (MULTI_TENANT as readonly string[]).includes(value), {
         message: 'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
       }),
+    // API_CLIENT_ID wins: with a user-assigned managed identity, Azure's SDKs read AZURE_CLIENT_ID as its id.
+    API_CLIENT_ID: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .refine((value) => GUID.test(value), { message: "API_CLIENT_ID must be the API's application (client) id GUID" })
+      .optional(),
     AZURE_CLIENT_ID: z
-      .string({ message: "AZURE_CLIENT_ID is required: the API's application (client) id" })
+      .string()
       .trim()
       .toLowerCase()
       .refine((value) => GUID.test(value), {
-        message: "AZURE_CLIENT_ID must be the API's application (client) id GUID",
-      }),
+        message: "AZURE_CLIENT_ID must be the API's application (client) id GUID (or set API_CLIENT_ID)",
+      })
+      .optional(),
+    API_CLIENT_SECRET: secret('API_CLIENT_SECRET'),
+    API_CLIENT_CERTIFICATE_PATH: path('API_CLIENT_CERTIFICATE_PATH'),
+    API_CLIENT_CERTIFICATE_PASSWORD: secret('API_CLIENT_CERTIFICATE_PASSWORD'),
+    API_FEDERATED_TOKEN_FILE: path('API_FEDERATED_TOKEN_FILE'),
+    API_MANAGED_IDENTITY_ASSERTION: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .refine((value) => value === 'system' || GUID.test(value), {
+        message: "API_MANAGED_IDENTITY_ASSERTION must be system or a user-assigned managed identity's client id GUID",
+      })
+      .optional(),
+    GRAPH_BASE_URL: z
+      .string()
+      .trim()
+      .refine(
+        (value) => URL.canParse(value) && new URL(value).protocol === 'https:' && new URL(value).origin === value,
+        {
+          message: 'GRAPH_BASE_URL must be an https origin such as https://graph.microsoft.com (no path)',
+        },
+      )
+      .optional(),
+    GRAPH_TIMEOUT_MS: wholeNumber('GRAPH_TIMEOUT_MS', 5000, 100, 60000),
+    GRAPH_RETRY_BUDGET_SECONDS: wholeNumber('GRAPH_RETRY_BUDGET_SECONDS', 10, 0, 120),
+    OBO_CACHE_MAX_ENTRIES: wholeNumber('OBO_CACHE_MAX_ENTRIES', 10000, 1, 10000000),
+    OUTBOUND_CA_FILE: path('OUTBOUND_CA_FILE'),
     AZURE_AUTHORITY_HOST: z.string().trim().default('https://login.microsoftonline.com').refine(isAllowedAuthority, {
       message:
         'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
@@ -308,10 +418,13 @@ function isOrigin(value: string): boolean {
 /** Reads and checks the environment once; throws a ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => issue.message)),
+    ...presenceProblems(env),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
+  const clientId = (e.API_CLIENT_ID ?? e.AZURE_CLIENT_ID) as string;
   return Object.freeze({
     env: e.NODE_ENV,
     host: e.HOST,
@@ -320,9 +433,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: e.WEB_CONCURRENCY,
     auth: Object.freeze({
       tenantId: e.AZURE_TENANT_ID,
-      clientId: e.AZURE_CLIENT_ID,
+      clientId,
       authorityHost: e.AZURE_AUTHORITY_HOST,
-      audiences: e.AZURE_AUDIENCES.length > 0 ? e.AZURE_AUDIENCES : [`api://${e.AZURE_CLIENT_ID}`, e.AZURE_CLIENT_ID],
+      audiences: e.AZURE_AUDIENCES.length > 0 ? e.AZURE_AUDIENCES : [`api://${clientId}`, clientId],
       allowedTenants: e.AZURE_ALLOWED_TENANTS,
       acceptedVersions: e.AZURE_ACCEPTED_TOKEN_VERSIONS,
       clockSkewSeconds: e.AZURE_CLOCK_SKEW_SECONDS,
@@ -370,5 +483,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.CORS_ORIGINS,
     logPii: e.LOG_PII,
     policy: Object.freeze({ requiredScopes: e.API_REQUIRED_SCOPES, requiredAppRoles: e.API_REQUIRED_APP_ROLES }),
+    downstream: Object.freeze({
+      credential: credentialOf(e),
+      graphBaseUrl: e.GRAPH_BASE_URL ?? 'https://graph.microsoft.com',
+      graphTimeoutMs: e.GRAPH_TIMEOUT_MS,
+      graphRetryBudgetSeconds: e.GRAPH_RETRY_BUDGET_SECONDS,
+      oboCacheMaxEntries: e.OBO_CACHE_MAX_ENTRIES,
+    }),
+    outboundCaFile: e.OUTBOUND_CA_FILE,
   });
+}
+
+function credentialOf(e: z.infer<typeof schema>): ApiCredential | null {
+  if (e.API_CLIENT_SECRET !== undefined) return Object.freeze({ kind: 'secret', secret: e.API_CLIENT_SECRET });
+  if (e.API_CLIENT_CERTIFICATE_PATH !== undefined) {
+    return Object.freeze({
+      kind: 'certificate',
+      path: e.API_CLIENT_CERTIFICATE_PATH,
+      password: e.API_CLIENT_CERTIFICATE_PASSWORD,
+    });
+  }
+  if (e.API_FEDERATED_TOKEN_FILE !== undefined) {
+    return Object.freeze({ kind: 'federated_token_file', path: e.API_FEDERATED_TOKEN_FILE });
+  }
+  if (e.API_MANAGED_IDENTITY_ASSERTION !== undefined) {
+    return Object.freeze({ kind: 'managed_identity', identity: e.API_MANAGED_IDENTITY_ASSERTION });
+  }
+  return null;
 }

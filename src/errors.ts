@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server'
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CloseCode as Protocol } from 'graphql-ws';
 import { AuthError } from './auth';
+import type { DownstreamError } from './downstream/errors';
 import { RateLimitedError } from './rate-limits';
 
 /**
@@ -16,6 +17,15 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   RATE_LIMITED: 'RATE_LIMITED',
+  // Calls to Microsoft Graph on behalf of the caller (User.profile):
+  DOWNSTREAM_NOT_CONFIGURED: 'DOWNSTREAM_NOT_CONFIGURED',
+  OBO_USER_REQUIRED: 'OBO_USER_REQUIRED',
+  CONSENT_REQUIRED: 'CONSENT_REQUIRED',
+  INTERACTION_REQUIRED: 'INTERACTION_REQUIRED',
+  INSUFFICIENT_CLAIMS: 'INSUFFICIENT_CLAIMS',
+  DOWNSTREAM_THROTTLED: 'DOWNSTREAM_THROTTLED',
+  DOWNSTREAM_UNAVAILABLE: 'DOWNSTREAM_UNAVAILABLE',
+  DOWNSTREAM_REFUSED: 'DOWNSTREAM_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -190,6 +200,81 @@ export function forbidden(message: string, reason: string, scope: readonly strin
   return new GraphQLError(message, { extensions: { code: ErrorCode.FORBIDDEN, reason, scope: scope.join(' ') } });
 }
 
+const SERVICE_NAMES = { token_endpoint: 'Microsoft Entra ID', graph: 'Microsoft Graph' } as const;
+
+/**
+ * A failed call on the caller's behalf, as the error of the field that needed it. Entra ID's and Graph's own
+ * messages are not passed on (the log has what an operator needs); `service` says which of them failed.
+ */
+export function downstreamFailure(error: DownstreamError, requestId: string | undefined): GraphQLError {
+  const service = error.service === null ? {} : { service: error.service };
+  const who = error.service === null ? 'Microsoft Graph' : SERVICE_NAMES[error.service];
+  const { scope, claims, authorizationUri, retryAfterSeconds } = error.details;
+  const failure = (code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>
+    new GraphQLError(message, { extensions: { code, reason: error.failure, ...service, ...extensions } });
+  switch (error.failure) {
+    case 'not_configured':
+      return failure(
+        ErrorCode.DOWNSTREAM_NOT_CONFIGURED,
+        'This server is not configured to call Microsoft Graph on behalf of callers (see docs/on-behalf-of.md)',
+      );
+    case 'user_required':
+      return failure(
+        ErrorCode.OBO_USER_REQUIRED,
+        'The profile is fetched on behalf of a signed-in user: an app-only token has no user to act for',
+      );
+    case 'consent_required':
+      return failure(
+        ErrorCode.CONSENT_REQUIRED,
+        `Consent is missing for this API to call Microsoft Graph as you: the user or an administrator must consent to ${scope ?? 'its permissions'} (AADSTS65001)`,
+        { scope },
+      );
+    case 'interaction_required':
+      return failure(
+        ErrorCode.INTERACTION_REQUIRED,
+        'Microsoft Entra ID requires you to sign in again before this API may act on your behalf',
+      );
+    case 'insufficient_claims':
+      return failure(
+        ErrorCode.INSUFFICIENT_CLAIMS,
+        'Conditional Access requires more of your sign-in: get a new access token with the claims in extensions.claims and retry',
+        { claims, authorizationUri },
+      );
+    case 'throttled':
+      return failure(
+        ErrorCode.DOWNSTREAM_THROTTLED,
+        `${who} is throttling requests: retry after ${retryAfterSeconds ?? 1} s`,
+        { retryAfterSeconds: retryAfterSeconds ?? 1 },
+      );
+    case 'unavailable':
+      return failure(ErrorCode.DOWNSTREAM_UNAVAILABLE, `${who} did not answer in time or failed: retry later`);
+    case 'refused':
+      return failure(ErrorCode.DOWNSTREAM_REFUSED, `${who} refused this API's request; the server log says why`, {
+        ...(requestId !== undefined && { requestId }),
+      });
+  }
+}
+
+/**
+ * Whether an answer's data holds anything: a scalar or a list anywhere. `{ hello: { profile: null } }` holds
+ * nothing, so a claims challenge on the profile is the whole answer and becomes a 401 challenge.
+ */
+function carriesData(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value !== 'object' || Array.isArray(value)) return true;
+  return Object.values(value).some(carriesData);
+}
+
+/** The claims challenge Microsoft documents for web APIs: a 401 whose challenge carries the claims, base64. */
+function claimsChallenge(extensions: Readonly<Record<string, unknown>>): string {
+  return wwwAuthenticate({
+    realm: '',
+    ...(typeof extensions['authorizationUri'] === 'string' && { authorization_uri: extensions['authorizationUri'] }),
+    error: 'insufficient_claims',
+    claims: Buffer.from(String(extensions['claims'] ?? '')).toString('base64'),
+  });
+}
+
 /** The body of an error answered outside GraphQL execution (bad JSON, unknown route, ...). */
 export function errorBody(code: ErrorCode, message: string): { errors: GraphQLFormattedError[] } {
   return { errors: [{ message, extensions: { code } }] };
@@ -233,6 +318,12 @@ export function errorResponsePlugin<TContext extends { requestId?: string }>(
             ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
             : error,
         );
+      }
+      const challenge = errors.find((error) => error.extensions?.['code'] === ErrorCode.INSUFFICIENT_CLAIMS);
+      if (challenge?.extensions && !carriesData(data)) {
+        response.http.status = 401;
+        response.http.headers.set('www-authenticate', claimsChallenge(challenge.extensions));
+        return;
       }
       if (data != null || errors.length === 0) return;
       const codes = new Set(errors.map((error) => error.extensions?.['code']));

@@ -14,6 +14,9 @@ export interface Metrics {
   readonly subscriptionsActive: Gauge;
   /** WebSocket closes, by close code and reason code. */
   readonly socketCloses: Counter<'code' | 'reason'>;
+  readonly oboTokens: Counter<'result'>;
+  readonly oboCacheStoreErrors: Counter;
+  readonly graphRequests: Counter<'status'>;
   /** Reports the signing keys' age and the token cache's counts at every scrape. */
   observeVerifier(verifier: { keyAgeSeconds(): number | null; cacheStats(): TokenCacheStats }): void;
 }
@@ -105,6 +108,23 @@ export function createMetrics(): Metrics {
       name: 'websocket_closes_total',
       help: 'GraphQL WebSocket connections closed, by close code and reason code',
       labelNames: ['code', 'reason'],
+      registers,
+    }),
+    oboTokens: new Counter({
+      name: 'obo_token_requests_total',
+      help: 'On-behalf-of tokens asked for, by result: cache_hit (no token-endpoint call), acquired, failed',
+      labelNames: ['result'],
+      registers,
+    }),
+    oboCacheStoreErrors: new Counter({
+      name: 'obo_cache_store_errors_total',
+      help: 'Reads and writes of the shared on-behalf-of token cache (Redis) that failed; tokens are acquired again',
+      registers,
+    }),
+    graphRequests: new Counter({
+      name: 'graph_requests_total',
+      help: 'Requests to Microsoft Graph, by HTTP status (or unreachable, timeout)',
+      labelNames: ['status'],
       registers,
     }),
     rateLimited: new Counter({

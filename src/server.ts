@@ -14,6 +14,7 @@ import { createAudit } from './audit';
 import { createTokenVerifier, type TokenVerifier } from './auth';
 import { createAuthenticator } from './authenticate';
 import type { Config } from './config';
+import { createDownstream } from './downstream';
 import {
   authenticationFailure,
   errorBody,
@@ -88,10 +89,13 @@ export async function createServer({
 }: ServerOptions): Promise<AppServer> {
   const production = config.env === 'production';
   const metrics = createMetrics();
+  const downstream = createDownstream(config, logger, metrics);
   const verifier =
     given ??
     createTokenVerifier({
       ...config.auth,
+      // Entra ID behind a TLS-inspecting proxy, or dev mode's https identity provider, needs the extra trust too.
+      ...(config.outboundCaFile !== undefined && { fetch: downstream.http.fetch }),
       logger: logger.child({ module: 'auth' }),
       onKeyFetch: ({ source, ok }) => metrics.keyFetches.inc({ source, result: ok ? 'success' : 'failure' }),
     });
@@ -165,9 +169,12 @@ export async function createServer({
   async function context(request: FastifyRequest): Promise<Context> {
     const facts = { requestId: request.id, clientAddress: request.clientAddress };
     try {
+      const authorization = authorizationHeaders(request.raw.rawHeaders);
+      const principal = await authenticator.authenticate(authorization, facts);
       return {
         ...facts,
-        principal: await authenticator.authenticate(authorizationHeaders(request.raw.rawHeaders), facts),
+        principal,
+        ...(principal !== null && { downstream: downstream.forCaller(principal, authorization) }),
       };
     } catch (error) {
       throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
@@ -240,6 +247,7 @@ export async function createServer({
     schema,
     config,
     authenticator,
+    downstream,
     audit,
     metrics,
     logger,
@@ -267,6 +275,7 @@ export async function createServer({
       await apollo.stop();
       accessLog.flush();
       await limits.close();
+      await downstream.close();
       return report;
     },
   };

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createDevCertificates } from '../src/dev/dev-certificates';
 import { loadOrCreateDevKey } from '../src/dev/dev-key';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../src/dev/identity-provider';
 import { baseEnv, dist, requireBuild, root, startProduction, waitForLine } from './helpers/process';
@@ -26,7 +27,7 @@ describe('npm start', () => {
       [
         'Invalid configuration:',
         '  - AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
-        "  - AZURE_CLIENT_ID is required: the API's application (client) id",
+        "  - API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
         'See docs/settings.md for every setting.',
         '',
       ].join('\n'),
@@ -125,8 +126,17 @@ describe('dev tools', () => {
 
   it('npm run token prints a user token that the dev-configured server accepts', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'token-cli-'));
-    const idp = await startIdentityProvider({ signingKey: await loadOrCreateDevKey(join(cwd, '.dev')) });
-    const api = await createTestServer({ AZURE_TENANT_ID: DEV_TENANT_ID, AZURE_CLIENT_ID: DEV_CLIENT_ID }, idp);
+    // As npm run dev serves it: over https, with a CA only the API trusts.
+    const certificates = await createDevCertificates();
+    writeFileSync(join(cwd, 'ca.pem'), certificates.ca);
+    const idp = await startIdentityProvider({
+      signingKey: await loadOrCreateDevKey(join(cwd, '.dev')),
+      tls: certificates.server,
+    });
+    const api = await createTestServer(
+      { AZURE_TENANT_ID: DEV_TENANT_ID, AZURE_CLIENT_ID: DEV_CLIENT_ID, OUTBOUND_CA_FILE: join(cwd, 'ca.pem') },
+      idp,
+    );
     try {
       const result = run('dev/token-cli.js', { DEV_IDP_PORT: new URL(idp.url).port }, cwd);
       expect(result.status).toBe(0);

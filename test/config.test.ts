@@ -64,6 +64,14 @@ describe('loadConfig', () => {
       corsOrigins: [],
       logPii: false,
       policy: { requiredScopes: [], requiredAppRoles: [] },
+      downstream: {
+        credential: null,
+        graphBaseUrl: 'https://graph.microsoft.com',
+        graphTimeoutMs: 5000,
+        graphRetryBudgetSeconds: 10,
+        oboCacheMaxEntries: 10000,
+      },
+      outboundCaFile: undefined,
     });
   });
 
@@ -118,6 +126,14 @@ describe('loadConfig', () => {
       TRUST_PROXY: '1',
       CORS_ORIGINS: 'https://app.contoso.example,http://localhost:3000',
       LOG_PII: 'true',
+      // With a user-assigned managed identity, AZURE_CLIENT_ID is the identity's (Azure SDKs read it so).
+      API_CLIENT_ID: '5d6e7f80-91a2-4b3c-8d4e-5f60718293a4',
+      API_MANAGED_IDENTITY_ASSERTION: required.AZURE_CLIENT_ID.toUpperCase(),
+      GRAPH_BASE_URL: 'https://graph.microsoft.us',
+      GRAPH_TIMEOUT_MS: '2500',
+      GRAPH_RETRY_BUDGET_SECONDS: '0',
+      OBO_CACHE_MAX_ENTRIES: '500',
+      OUTBOUND_CA_FILE: '/etc/ssl/proxy-ca.pem',
     });
     expect(config).toMatchObject({
       env: 'production',
@@ -127,6 +143,7 @@ describe('loadConfig', () => {
       webConcurrency: 2,
       auth: {
         tenantId: 'organizations',
+        clientId: '5d6e7f80-91a2-4b3c-8d4e-5f60718293a4',
         authorityHost: 'https://login.microsoftonline.us',
         audiences: ['api://my-api', 'https://api.contoso.example/'],
         allowedTenants: ['0f0e0d0c-0b0a-4909-8807-060504030201', '11111111-2222-4333-8444-555555555555'],
@@ -165,6 +182,14 @@ describe('loadConfig', () => {
       trustProxy: 1,
       corsOrigins: ['https://app.contoso.example', 'http://localhost:3000'],
       logPii: true,
+      downstream: {
+        credential: { kind: 'managed_identity', identity: required.AZURE_CLIENT_ID },
+        graphBaseUrl: 'https://graph.microsoft.us',
+        graphTimeoutMs: 2500,
+        graphRetryBudgetSeconds: 0,
+        oboCacheMaxEntries: 500,
+      },
+      outboundCaFile: '/etc/ssl/proxy-ca.pem',
     });
     expect(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.policy)).toBe(true);
   });
@@ -183,18 +208,18 @@ describe('loadConfig', () => {
       'NODE_ENV must be development, test or production',
       'PORT must be a whole number from 0 to 65535',
       'AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
-      "AZURE_CLIENT_ID is required: the API's application (client) id",
       'AZURE_AUTHORITY_HOST must be an https origin such as https://login.microsoftonline.us (plain http only for loopback)',
       'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2',
       'AZURE_CLOCK_SKEW_SECONDS must be a whole number from 0 to 3600',
       'AZURE_APP_SPECIFIC_SIGNING_KEYS must be true or false',
+      "API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
     ]);
   });
 
   it('says what is wrong with malformed ids', () => {
     expect(problems({ AZURE_TENANT_ID: 'contoso', AZURE_CLIENT_ID: 'my-api' })).toEqual([
       'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
-      "AZURE_CLIENT_ID must be the API's application (client) id GUID",
+      "AZURE_CLIENT_ID must be the API's application (client) id GUID (or set API_CLIENT_ID)",
     ]);
   });
 
@@ -279,5 +304,68 @@ describe('settings that fail closed', () => {
       AZURE_ALLOWED_TENANTS: required.AZURE_TENANT_ID.toUpperCase(),
     });
     expect(multi.auth).toMatchObject({ tenantId: 'organizations', allowedTenants: [required.AZURE_TENANT_ID] });
+  });
+});
+
+describe('on-behalf-of settings', () => {
+  it('reads each kind of credential', () => {
+    expect(loadConfig({ ...required, API_CLIENT_SECRET: ' s3cret ' }).downstream.credential).toEqual({
+      kind: 'secret',
+      secret: ' s3cret ',
+    });
+    expect(
+      loadConfig({ ...required, API_CLIENT_CERTIFICATE_PATH: '/run/api.pem', API_CLIENT_CERTIFICATE_PASSWORD: 'pw' })
+        .downstream.credential,
+    ).toEqual({ kind: 'certificate', path: '/run/api.pem', password: 'pw' });
+    expect(loadConfig({ ...required, API_FEDERATED_TOKEN_FILE: '/var/run/token' }).downstream.credential).toEqual({
+      kind: 'federated_token_file',
+      path: '/var/run/token',
+    });
+    expect(loadConfig({ ...required, API_MANAGED_IDENTITY_ASSERTION: 'System' }).downstream.credential).toEqual({
+      kind: 'managed_identity',
+      identity: 'system',
+    });
+  });
+
+  it('takes API_CLIENT_ID over AZURE_CLIENT_ID, and either alone', () => {
+    const apiId = '5d6e7f80-91a2-4b3c-8d4e-5f60718293a4';
+    expect(loadConfig({ ...required, API_CLIENT_ID: apiId }).auth.clientId).toBe(apiId);
+    expect(loadConfig({ AZURE_TENANT_ID: required.AZURE_TENANT_ID, API_CLIENT_ID: apiId }).auth).toMatchObject({
+      clientId: apiId,
+      audiences: [`api://${apiId}`, apiId],
+    });
+    expect(loadConfig(required).auth.clientId).toBe(required.AZURE_CLIENT_ID);
+  });
+
+  it('refuses contradictory or incomplete credential settings, listing what to set', () => {
+    expect(problems({ ...required, API_CLIENT_SECRET: 'a', API_CLIENT_CERTIFICATE_PATH: '/run/api.pem' })).toEqual([
+      'API_CLIENT_SECRET and API_CLIENT_CERTIFICATE_PATH are all set: set exactly one credential for on-behalf-of calls',
+    ]);
+    expect(problems({ ...required, API_CLIENT_CERTIFICATE_PASSWORD: 'pw' })).toEqual([
+      'API_CLIENT_CERTIFICATE_PASSWORD is set without API_CLIENT_CERTIFICATE_PATH: set the certificate file too',
+    ]);
+    expect(problems({ ...required, GRAPH_BASE_URL: 'https://graph.microsoft.us', OBO_CACHE_MAX_ENTRIES: '5' })).toEqual(
+      [
+        'GRAPH_BASE_URL is set but on-behalf-of calls are off: set one of API_CLIENT_SECRET, API_CLIENT_CERTIFICATE_PATH, API_FEDERATED_TOKEN_FILE, API_MANAGED_IDENTITY_ASSERTION',
+        'OBO_CACHE_MAX_ENTRIES is set but on-behalf-of calls are off: set one of API_CLIENT_SECRET, API_CLIENT_CERTIFICATE_PATH, API_FEDERATED_TOKEN_FILE, API_MANAGED_IDENTITY_ASSERTION',
+      ],
+    );
+    expect(problems({ ...required, API_CLIENT_SECRET: ' ', API_FEDERATED_TOKEN_FILE: '' })).toEqual([
+      'API_CLIENT_SECRET is empty: set it or unset it',
+      "API_FEDERATED_TOKEN_FILE is empty: set a file's path or unset it",
+      'API_CLIENT_SECRET and API_FEDERATED_TOKEN_FILE are all set: set exactly one credential for on-behalf-of calls',
+    ]);
+    expect(
+      problems({
+        ...required,
+        API_CLIENT_SECRET: 'a',
+        API_MANAGED_IDENTITY_ASSERTION: 'user-assigned',
+        GRAPH_BASE_URL: 'https://graph.microsoft.com/v1.0',
+      }),
+    ).toEqual([
+      "API_MANAGED_IDENTITY_ASSERTION must be system or a user-assigned managed identity's client id GUID",
+      'GRAPH_BASE_URL must be an https origin such as https://graph.microsoft.com (no path)',
+      'API_CLIENT_SECRET and API_MANAGED_IDENTITY_ASSERTION are all set: set exactly one credential for on-behalf-of calls',
+    ]);
   });
 });

@@ -40,12 +40,13 @@ export function recordIdentityProvider(url: string, directory = join(process.cwd
 
 /** The authority `npm run token` signs for: DEV_IDP_PORT when set, else the recorded one, else the default port. */
 export function devAuthority(idpPort: number | undefined, directory = join(process.cwd(), '.dev')): string {
-  if (idpPort !== undefined) return `http://127.0.0.1:${idpPort}`;
+  // npm run dev serves its provider over https (msal-node refuses http authorities).
+  if (idpPort !== undefined) return `https://127.0.0.1:${idpPort}`;
   try {
     const { url } = JSON.parse(readFileSync(join(directory, IDP_FILE), 'utf8')) as { url?: unknown };
-    if (typeof url === 'string' && /^http:\/\/127\.0\.0\.1:\d+$/.test(url)) return url;
+    if (typeof url === 'string' && /^https?:\/\/127\.0\.0\.1:\d+$/.test(url)) return url;
   } catch {
     // nothing recorded: the default port
   }
-  return `http://127.0.0.1:${DEFAULT_DEV_IDP_PORT}`;
+  return `https://127.0.0.1:${DEFAULT_DEV_IDP_PORT}`;
 }

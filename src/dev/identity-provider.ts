@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { createSigningKey, type SigningKey } from './signing-key';
 import { MULTI_TENANT } from '../auth/options';
+import type { PemCertificate } from './dev-certificates';
+import { createTokenEndpoint, type ClientCredentials, type OboFailure, type TokenEndpoint } from './token-endpoint';
 import { issuersOf, mintToken, type Issuers, type MintOptions } from './tokens';
 
 export const DEV_TENANT_ID = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
@@ -18,6 +21,10 @@ export interface IdentityProviderOptions {
   readonly signingKey?: SigningKey;
   /** Origin of v1 issuers; Entra's is another host than the authority. Default `https://sts.windows.net`. */
   readonly v1IssuerOrigin?: string;
+  /** Serve HTTPS with this certificate (msal-node accepts only https authorities); default plain HTTP. */
+  readonly tls?: PemCertificate;
+  /** How the API may prove its identity at the token endpoint (on-behalf-of grant). Default: none accepted. */
+  readonly clientCredentials?: ClientCredentials;
 }
 
 export interface ProviderMintOptions extends MintOptions {
@@ -46,6 +53,10 @@ export interface IdentityProvider {
   setDelay(ms: number): void;
   /** Requests received whose path ends with `suffix` (all when omitted). */
   requestCount(suffix?: string): number;
+  /** The token endpoint (`{url}/{tenant}/oauth2/v2.0/token`): its on-behalf-of grant and how to make it fail. */
+  readonly tokenEndpoint: TokenEndpoint;
+  /** Token-endpoint calls so far (any grant, any outcome). */
+  tokenRequests(): number;
   close(): Promise<void>;
 }
 
@@ -73,17 +84,25 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     const requestUrl = new URL(req.url ?? '/', 'http://idp.invalid');
     requests.push(requestUrl.pathname);
     if (!available) return send(res, 503, { error: 'temporarily_unavailable' });
-    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
     const [tenant, ...rest] = requestUrl.pathname.split('/').filter(Boolean);
     if (!tenant || !TENANT_SEGMENT.test(tenant)) return send(res, 404, { error: 'not_found' });
+    if (rest.join('/') === 'oauth2/v2.0/token') {
+      if (req.method !== 'POST') return send(res, 405, { error: 'invalid_request' });
+      return void tokenEndpoint.handle(req, res, tenant.toLowerCase());
+    }
+    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
     const appId = requestUrl.searchParams.get('appid');
     const query = appId ? `?appid=${encodeURIComponent(appId)}` : '';
     const issuerTenant = (MULTI_TENANT as readonly string[]).includes(tenant.toLowerCase()) ? '{tenantid}' : tenant;
     switch (rest.join('/')) {
       case 'v2.0/.well-known/openid-configuration':
-        return send(res, 200, discovery(issuers.v2(issuerTenant), `${url}/${tenant}/discovery/v2.0/keys${query}`));
+        return send(
+          res,
+          200,
+          discovery(issuers.v2(issuerTenant), `${url}/${tenant}/discovery/v2.0/keys${query}`, tenant),
+        );
       case '.well-known/openid-configuration':
-        return send(res, 200, discovery(issuers.v1(issuerTenant), `${url}/${tenant}/discovery/keys${query}`));
+        return send(res, 200, discovery(issuers.v1(issuerTenant), `${url}/${tenant}/discovery/keys${query}`, tenant));
       case 'discovery/v2.0/keys':
         return send(res, 200, keySet(appId ? appKeys : published, issuers.v2(issuerTenant)));
       case 'discovery/keys':
@@ -93,12 +112,12 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     }
   }
 
-  function discovery(issuer: string, jwksUri: string): object {
+  function discovery(issuer: string, jwksUri: string, tenant: string): object {
     return {
       issuer,
       jwks_uri: jwksUri,
-      authorization_endpoint: `${url}/local/oauth2/authorize`,
-      token_endpoint: `${url}/local/oauth2/token`,
+      authorization_endpoint: `${url}/${tenant}/oauth2/v2.0/authorize`,
+      token_endpoint: `${url}/${tenant}/oauth2/v2.0/token`,
       response_types_supported: ['code', 'id_token', 'token'],
       subject_types_supported: ['pairwise'],
       id_token_signing_alg_values_supported: ['RS256'],
@@ -115,7 +134,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
   }
 
   // Listen first: the issuers name the port, and requests are handled only once they are known.
-  const server = createServer();
+  const server = options.tls
+    ? createHttpsServer({ cert: options.tls.certificate, key: options.tls.privateKey })
+    : createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -124,10 +145,18 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     });
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `${options.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const issuers = issuersOf(url, options.v1IssuerOrigin);
+  const tokenEndpoint = createTokenEndpoint({
+    url,
+    clientId,
+    issuers,
+    clientCredentials: options.clientCredentials ?? {},
+    publishedKeys: () => published,
+    signingKey: () => currentKey,
+  });
   server.on('request', (req: IncomingMessage, res: ServerResponse) =>
-    delayMs > 0 ? setTimeout(() => handle(req, res), delayMs) : handle(req, res),
+    delayMs > 0 ? setTimeout(() => handle(req, res), delayMs).unref() : handle(req, res),
   );
 
   return {
@@ -154,6 +183,8 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
       delayMs = ms;
     },
     requestCount: (suffix) => requests.filter((path) => suffix === undefined || path.endsWith(suffix)).length,
+    tokenEndpoint,
+    tokenRequests: () => requests.filter((path) => path.endsWith('/oauth2/v2.0/token')).length,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -161,6 +192,8 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
       }),
   };
 }
+
+export type { OboFailure };
 
 function send(res: ServerResponse, status: number, body: object): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });

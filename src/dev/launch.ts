@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, loadDevConfig, type Config } from '../config';
 import { createLogger } from '../logger';
 import { ALTAIR_PATH } from '../http/altair';
@@ -11,6 +12,8 @@ import {
   recordIdentityProvider,
   refuseProduction,
 } from './dev-key';
+import { loadOrCreateDevCertificates } from './dev-certificates';
+import { startGraphStandIn, type GraphStandIn } from './graph-stand-in';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider, type IdentityProvider } from './identity-provider';
 
 /**
@@ -26,8 +29,23 @@ const DEV_DEFAULTS: Record<string, string> = {
   // Ctrl-C stops at once: there is no load balancer to drain.
   SHUTDOWN_DRAIN_SECONDS: '0',
 };
-/** What `npm run dev` always sets, whatever the environment says: the local identity provider issues the tokens. */
-const IDENTITY = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_AUTHORITY_HOST'] as const;
+/**
+ * What `npm run dev` always sets, whatever the environment says: the local identity provider issues the tokens and
+ * takes the API's credential, and the Graph stand-in answers for Microsoft Graph.
+ */
+const IDENTITY = [
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_ID',
+  'API_CLIENT_ID',
+  'AZURE_AUTHORITY_HOST',
+  'API_CLIENT_SECRET',
+  'API_CLIENT_CERTIFICATE_PATH',
+  'API_CLIENT_CERTIFICATE_PASSWORD',
+  'API_FEDERATED_TOKEN_FILE',
+  'API_MANAGED_IDENTITY_ASSERTION',
+  'GRAPH_BASE_URL',
+  'OUTBOUND_CA_FILE',
+] as const;
 
 /** A mistake the user can fix: said in one line, exit 1, no stack trace. */
 class DevError extends Error {}
@@ -36,35 +54,50 @@ class DevError extends Error {}
 async function launch(): Promise<void> {
   refuseProduction('npm run dev');
   const { idpPort = DEFAULT_DEV_IDP_PORT } = readSettings(() => loadDevConfig());
+  // HTTPS with a CA of its own in .dev/, trusted by the API process alone (OUTBOUND_CA_FILE): msal-node, which
+  // makes the on-behalf-of calls, accepts only https authorities.
+  const certificates = await loadOrCreateDevCertificates();
+  // The API's client secret, as the app registration would hold it; new at every start.
+  const clientSecret = randomBytes(24).toString('base64url');
   const idp = await bound(`the identity provider's port ${idpPort} (DEV_IDP_PORT)`, async () =>
-    startIdentityProvider({ port: idpPort, signingKey: await loadOrCreateDevKey() }),
+    startIdentityProvider({
+      port: idpPort,
+      signingKey: await loadOrCreateDevKey(),
+      tls: certificates.server,
+      clientCredentials: { secrets: [clientSecret] },
+    }),
   );
   recordIdentityProvider(idp.url);
+  const graph = await startGraphStandIn({ idp, tls: certificates.server });
+  const environment = { ...DEV_DEFAULTS, ...process.env };
+  for (const name of IDENTITY) delete environment[name];
   const config = readSettings(() =>
     loadConfig({
-      ...DEV_DEFAULTS,
-      ...process.env,
+      ...environment,
       NODE_ENV: 'development',
       AZURE_TENANT_ID: DEV_TENANT_ID,
-      AZURE_CLIENT_ID: DEV_CLIENT_ID,
+      API_CLIENT_ID: DEV_CLIENT_ID,
       AZURE_AUTHORITY_HOST: idp.url,
+      API_CLIENT_SECRET: clientSecret,
+      GRAPH_BASE_URL: graph.url,
+      OUTBOUND_CA_FILE: certificates.caFile,
     }),
   );
   const logger = createLogger(config.logLevel);
   for (const name of IDENTITY.filter((setting) => process.env[setting] !== undefined)) {
     logger.warn(
       { event: 'dev_setting_ignored', setting: name },
-      `${name} is ignored: npm run dev uses its own identity provider`,
+      `${name} is ignored: npm run dev uses its own identity provider and Graph stand-in`,
     );
   }
   const token = await idp.mint({ expiresInSeconds: 12 * 3600 });
   const server = await createServer({ config, logger, sandboxToken: token });
   const url = await bound(`port ${config.port} (PORT)`, () => server.listen());
-  printBanner(idp, url, token, config);
+  printBanner(idp, graph, url, token, config);
   const stop = () => {
     void server
       .stop()
-      .then(() => idp.close())
+      .then(() => Promise.all([idp.close(), graph.close()]))
       .then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
@@ -93,9 +126,10 @@ async function bound<T>(what: string, listen: () => Promise<T>): Promise<T> {
   }
 }
 
-function printBanner(idp: IdentityProvider, url: string, token: string, config: Config): void {
+function printBanner(idp: IdentityProvider, graph: GraphStandIn, url: string, token: string, config: Config): void {
   console.log(`
 Local identity provider: ${idp.url}  (tenant ${DEV_TENANT_ID}, API client id ${DEV_CLIENT_ID})
+Microsoft Graph:         ${graph.url}  (a stand-in for /v1.0/me; HTTPS with the CA in .dev/ca.pem)
 GraphQL API:             ${url}/graphql
 Subscriptions:           ${url.replace(/^http/, 'ws')}/graphql  (graphql-ws; the token in connection_init)
 GraphQL IDE (offline):   ${url}${ALTAIR_PATH}  (Altair, served from node_modules)
@@ -114,6 +148,8 @@ ${token}
 Try it:
 curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Bearer ${token}" \\
   -d '{"query":"{ hello { message username employeeId scopes } }"}'
+The profile comes from the Graph stand-in, on the caller's behalf:
+  { hello { username profile { displayName jobTitle } } }
 `);
 }
 

@@ -4,9 +4,10 @@ import { applyMiddleware } from 'graphql-middleware';
 import { buildSchemaSync, type BuildSchemaOptions } from 'type-graphql';
 import { GreetingsResolver } from './greetings.resolver';
 import { HelloResolver } from './hello.resolver';
+import { ProfileResolver } from './profile.resolver';
 import { guardSubscriptions, permissions, ruleTree, type Policy } from './permissions';
 
-export const resolvers = [HelloResolver, GreetingsResolver] as const;
+export const resolvers = [HelloResolver, ProfileResolver, GreetingsResolver] as const;
 
 /**
  * type-graphql demands a pubSub as soon as a subscription exists, even one that brings its own `subscribe` (as

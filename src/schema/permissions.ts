@@ -65,6 +65,18 @@ export function ruleTree(policy: Policy): RuleTree {
       kind: allow,
       isGuest: allow,
       message: allow,
+      // The caller passed hello's (or greetings') rule; Graph and Entra ID decide what the profile call may do.
+      profile: allow,
+    },
+    Profile: {
+      displayName: allow,
+      givenName: allow,
+      surname: allow,
+      jobTitle: allow,
+      department: allow,
+      officeLocation: allow,
+      mail: allow,
+      userPrincipalName: allow,
     },
   };
 }

@@ -25,12 +25,15 @@ import type { Metrics } from '../metrics';
 import type { OperationLimits } from '../operation-limits';
 import { RateLimitedError } from '../rate-limits';
 import type { Context } from '../schema/context';
+import type { Downstream, DownstreamClients } from '../downstream';
 
 export interface WebSocketTransportOptions {
   readonly server: Server;
   readonly schema: GraphQLSchema;
   readonly config: Config;
   readonly authenticator: Authenticator;
+  /** Calls on the socket's caller's behalf (User.profile), with the token of its connection_init. */
+  readonly downstream: DownstreamClients;
   readonly audit: Audit;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -58,6 +61,8 @@ interface SocketState {
   readonly budgetKey: string;
   readonly openedAt: number;
   principal: Principal | null;
+  /** The operations' downstream calls, as the authenticated caller. */
+  downstream: Downstream | undefined;
   /** Operations running, by id; true for subscriptions. */
   readonly operations: Map<string, boolean>;
   expiry: NodeJS.Timeout | undefined;
@@ -100,7 +105,7 @@ const CLOSE_NAMES: Readonly<Record<number, string>> = {
  * is closed when its token expires (after the clock skew, as HTTP would refuse it from then on).
  */
 export function attachWebSockets(options: WebSocketTransportOptions): WebSocketTransport {
-  const { config, authenticator, audit, metrics, logger, operations, schema } = options;
+  const { config, authenticator, downstream, audit, metrics, logger, operations, schema } = options;
   const settings = config.websocket;
   const production = config.env === 'production';
   const skewMs = config.auth.clockSkewSeconds * 1000;
@@ -141,6 +146,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         budgetKey,
         openedAt: Date.now(),
         principal: null,
+        downstream: undefined,
         operations: new Map(),
         expiry: undefined,
         closeReason: undefined,
@@ -277,6 +283,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
           return false;
         }
         state.principal = principal;
+        state.downstream = downstream.forCaller(principal, authorization);
         adjust(socketsPerCaller, caller, 1);
         closeAtExpiry(ws, state, principal);
         return ws.readyState === ws.OPEN;
@@ -323,7 +330,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       const subscription = operation.operation === 'subscription';
       state.operations.set(id, subscription);
       if (subscription) metrics.subscriptionsActive.inc();
-      const contextValue: Context = { principal, ...facts(state) };
+      const contextValue: Context = { principal, ...facts(state), downstream: state.downstream };
       return {
         schema,
         document,

@@ -1,4 +1,5 @@
 import { GraphQLError, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { PROFILE_PROPERTIES } from '../../src/schema/profile.type';
 
 const USER_FIELDS = [
   'username',
@@ -18,10 +19,15 @@ const USER_FIELDS = [
  * to test the deny-by-default fallback, masking and partial-data statuses.
  */
 export function makeExecutableSchema(): GraphQLSchema {
+  const profile = new GraphQLObjectType({
+    name: 'Profile',
+    fields: Object.fromEntries(PROFILE_PROPERTIES.map((name) => [name, { type: GraphQLString }])),
+  });
   const user = new GraphQLObjectType({
     name: 'User',
     fields: {
       ...Object.fromEntries(USER_FIELDS.map((name) => [name, { type: GraphQLString }])),
+      profile: { type: profile },
       internalNote: { type: GraphQLString, resolve: () => 'not for callers' },
     },
   });

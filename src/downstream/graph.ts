@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../logger';
+import { DownstreamError } from './errors';
+import { UnreachableError, type OutboundHttp } from './http-client';
+import { retryAfterSeconds } from './on-behalf-of';
+
+export interface GraphClient {
+  /** The delegated permission the client asks for, e.g. `https://graph.microsoft.com/User.Read`. */
+  readonly scopes: readonly string[];
+  /** `GET /v1.0/me?$select=...` with the caller's Graph token. Throws DownstreamError. */
+  me(accessToken: string, select: readonly string[]): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Microsoft Graph, as much of it as the API uses. A 429 or 503 is retried after its Retry-After (1 s, then 2 s ...
+ * without one) while the wait fits in the request's retry budget; past it, the failure says when to retry.
+ */
+export function createGraphClient(options: {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly retryBudgetSeconds: number;
+  readonly http: OutboundHttp;
+  readonly logger: Logger;
+  readonly onResponse: (status: string) => void;
+}): GraphClient {
+  const { baseUrl, timeoutMs, http, logger, onResponse } = options;
+  return {
+    scopes: [`${baseUrl}/User.Read`],
+    async me(accessToken, select) {
+      const url = `${baseUrl}/v1.0/me?$select=${select.join(',')}`;
+      const deadline = Date.now() + options.retryBudgetSeconds * 1000;
+      for (let attempt = 0; ; attempt++) {
+        let response;
+        try {
+          response = await http.send(url, {
+            method: 'GET',
+            headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+            timeoutMs,
+          });
+        } catch (error) {
+          if (!(error instanceof UnreachableError)) throw error;
+          onResponse(error.timedOut ? 'timeout' : 'unreachable');
+          logger.warn({ event: 'graph_unreachable', timedOut: error.timedOut }, error.message);
+          throw new DownstreamError('unavailable', 'graph');
+        }
+        onResponse(String(response.status));
+        if (response.status === 200) {
+          try {
+            return JSON.parse(response.body) as Record<string, unknown>;
+          } catch {
+            throw new DownstreamError('unavailable', 'graph');
+          }
+        }
+        if (response.status === 429 || response.status === 503) {
+          const told = retryAfterSeconds(response.headers['retry-after']);
+          const wait = told ?? 2 ** attempt;
+          if (Date.now() + wait * 1000 <= deadline) {
+            await sleep(wait * 1000);
+            continue;
+          }
+          // A 503 without Retry-After is an outage, not throttling.
+          if (response.status === 503 && told === undefined) throw new DownstreamError('unavailable', 'graph');
+          throw new DownstreamError('throttled', 'graph', { retryAfterSeconds: wait });
+        }
+        if (response.status >= 500) throw new DownstreamError('unavailable', 'graph');
+        logger.error(
+          { event: 'graph_refused', status: response.status, graphError: graphErrorCode(response.body) },
+          'Microsoft Graph refused the request',
+        );
+        throw new DownstreamError('refused', 'graph');
+      }
+    },
+  };
+}
+
+function graphErrorCode(body: string): string | undefined {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code.slice(0, 100) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { extractBearerToken, type Principal } from '../auth';
+import { ConfigError, type Config } from '../config';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import { msalCredential } from './credentials';
+import { DownstreamError } from './errors';
+import { createGraphClient, type GraphClient } from './graph';
+import { createOutboundHttp, type OutboundHttp } from './http-client';
+import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of';
+import { createOboCacheStore, type OboCacheStore } from './token-cache';
+
+export { DownstreamError, type DownstreamFailure, type DownstreamService } from './errors';
+
+/** Calls to other APIs as the caller of one request, reached through the GraphQL context. */
+export interface Downstream {
+  /** An access token for `scopes` on behalf of the caller (OAuth 2.0 on-behalf-of). Throws DownstreamError. */
+  token(scopes: readonly string[]): Promise<string>;
+  /** The caller's Microsoft Graph `/me` with these properties; one call per request. Throws DownstreamError. */
+  graphMe(select: readonly string[]): Promise<Record<string, unknown>>;
+}
+
+export interface DownstreamClients {
+  /** Outbound HTTP with the configured trust (also used for Entra ID's keys). */
+  readonly http: OutboundHttp;
+  /** A Downstream for one verified caller, from the Authorization value(s) that carried the verified token. */
+  forCaller(principal: Principal, authorization: string | string[] | undefined): Downstream;
+  close(): Promise<void>;
+}
+
+const notConfigured: Downstream = {
+  token: () => Promise.reject(new DownstreamError('not_configured', null)),
+  graphMe: () => Promise.reject(new DownstreamError('not_configured', null)),
+};
+const appCaller: Downstream = {
+  token: () => Promise.reject(new DownstreamError('user_required', null)),
+  graphMe: () => Promise.reject(new DownstreamError('user_required', null)),
+};
+
+/**
+ * The downstream clients of a server: msal-node's on-behalf-of exchange with its partitioned cache, and Graph.
+ * Without a credential (config.downstream.credential null) every call fails with `not_configured`.
+ */
+export function createDownstream(config: Config, logger: Logger, metrics: Metrics): DownstreamClients {
+  const http = createOutboundHttp(config.outboundCaFile ? caFile(config.outboundCaFile) : undefined);
+  const { credential } = config.downstream;
+  if (credential === null) {
+    return { http, forCaller: () => notConfigured, close: () => http.close() };
+  }
+  const log = logger.child({ module: 'downstream' });
+  const store: OboCacheStore = createOboCacheStore({
+    maxEntries: config.downstream.oboCacheMaxEntries,
+    redisUrl: config.rateLimits.redisUrl,
+    logger: log,
+    onStoreError: () => metrics.oboCacheStoreErrors.inc(),
+  });
+  const onBehalfOf: OnBehalfOf = createOnBehalfOf({
+    clientId: config.auth.clientId,
+    authorityHost: config.auth.authorityHost,
+    credential: msalCredential(credential, { networkClient: managedIdentityNetwork(http, config), logger: log }),
+    http,
+    timeoutMs: config.auth.httpTimeoutMs ?? 5000,
+    store,
+    logger: log,
+  });
+  const graph: GraphClient = createGraphClient({
+    baseUrl: config.downstream.graphBaseUrl,
+    timeoutMs: config.downstream.graphTimeoutMs,
+    retryBudgetSeconds: config.downstream.graphRetryBudgetSeconds,
+    http,
+    logger: log,
+    onResponse: (status) => metrics.graphRequests.inc({ status }),
+  });
+
+  function forCaller(principal: Principal, authorization: string | string[] | undefined): Downstream {
+    if (principal.kind === 'app') return appCaller;
+    const profiles = new Map<string, Promise<Record<string, unknown>>>();
+    async function token(scopes: readonly string[]): Promise<string> {
+      // The token was verified from this very value: it parses.
+      const assertion = extractBearerToken(authorization) as string;
+      try {
+        const { token: accessToken, fromCache } = await onBehalfOf.acquire(assertion, principal.tenantId, scopes);
+        metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
+        return accessToken;
+      } catch (error) {
+        metrics.oboTokens.inc({ result: 'failed' });
+        throw error;
+      }
+    }
+    return {
+      token,
+      graphMe(select) {
+        const key = select.join(',');
+        let profile = profiles.get(key);
+        if (profile === undefined) {
+          profile = token(graph.scopes).then((accessToken) => graph.me(accessToken, select));
+          profiles.set(key, profile);
+        }
+        return profile;
+      },
+    };
+  }
+
+  return {
+    http,
+    forCaller,
+    async close() {
+      await store.close();
+      await http.close();
+    },
+  };
+}
+
+function caFile(path: string): string {
+  try {
+    const pem = readFileSync(path, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
+    return pem;
+  } catch (error) {
+    throw new ConfigError([
+      `OUTBOUND_CA_FILE: ${path} is not a readable PEM certificate file (${(error as Error).message})`,
+    ]);
+  }
+}
+
+/** The managed identity endpoint (IMDS, App Service) is local to the host: plain HTTP, within the same time limit. */
+function managedIdentityNetwork(http: OutboundHttp, config: Config) {
+  const timeoutMs = config.auth.httpTimeoutMs ?? 5000;
+  return {
+    async sendGetRequestAsync<T>(url: string, options?: { headers?: Record<string, string> }) {
+      const response = await http.send(url, { method: 'GET', headers: options?.headers ?? {}, timeoutMs });
+      return {
+        status: response.status,
+        headers: response.headers as Record<string, string>,
+        body: JSON.parse(response.body) as T,
+      };
+    },
+    async sendPostRequestAsync<T>(url: string, options?: { headers?: Record<string, string>; body?: string }) {
+      const response = await http.send(url, {
+        method: 'POST',
+        headers: options?.headers ?? {},
+        ...(options?.body !== undefined && { body: options.body }),
+        timeoutMs,
+      });
+      return {
+        status: response.status,
+        headers: response.headers as Record<string, string>,
+        body: JSON.parse(response.body) as T,
+      };
+    },
+  };
+}

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import {
+  ConfidentialClientApplication,
+  DistributedCachePlugin,
+  InteractionRequiredAuthError,
+  LogLevel,
+  ServerError,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+  type NodeAuthOptions,
+} from '@azure/msal-node';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../logger';
+import { DownstreamError } from './errors';
+import { UnreachableError, type OutboundHttp } from './http-client';
+import type { OboCacheStore } from './token-cache';
+
+export interface OnBehalfOf {
+  /**
+   * An access token for `scopes` on behalf of the user whose (already verified) token is `assertion`, from the cache
+   * when it holds one. Throws DownstreamError.
+   */
+  acquire(
+    assertion: string,
+    tenantId: string,
+    scopes: readonly string[],
+  ): Promise<{ token: string; fromCache: boolean }>;
+}
+
+export interface OnBehalfOfOptions {
+  readonly clientId: string;
+  readonly authorityHost: string;
+  readonly credential: Pick<NodeAuthOptions, 'clientSecret' | 'clientCertificate' | 'clientAssertion'>;
+  readonly http: OutboundHttp;
+  readonly timeoutMs: number;
+  readonly store: OboCacheStore;
+  readonly logger: Logger;
+}
+
+/** What one exchange saw of the token endpoint's answer: msal-node keeps neither the headers nor the cause. */
+interface Observed {
+  status?: number;
+  retryAfter?: string;
+  unreachable?: UnreachableError;
+}
+
+/**
+ * The on-behalf-of flow with msal-node. Each exchange gets its own ConfidentialClientApplication whose cache holds
+ * only its caller's partition (the hash of the incoming token), loaded from the store before msal-node looks and
+ * written back by msal-node's DistributedCachePlugin after a new token: so the in-memory cache never grows with the
+ * number of users, never mixes users, and concurrent requests do not share mutable cache state. The tenant's OpenID
+ * metadata is fetched once per tenant and handed to each application, so that a cache hit makes no network call.
+ */
+export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
+  const { clientId, authorityHost, http, timeoutMs, store, logger } = options;
+  const host = new URL(authorityHost).host;
+  const metadata = new LRUCache<string, Promise<string>>({ max: 1000, ttl: 24 * 3600 * 1000 });
+  const msalLogger = logger.child({ library: 'msal-node' });
+  const loggerOptions = {
+    piiLoggingEnabled: false,
+    logLevel: LogLevel.Warning,
+    loggerCallback: (level: LogLevel, message: string) =>
+      level === LogLevel.Error ? msalLogger.error(message) : msalLogger.warn(message),
+  };
+
+  function authorityMetadata(tenantId: string): Promise<string> {
+    let known = metadata.get(tenantId);
+    if (known === undefined) {
+      known = http
+        .send(`${authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`, { method: 'GET', timeoutMs })
+        .then((response) => {
+          if (response.status !== 200) throw new Error(`OpenID metadata answered ${response.status}`);
+          return response.body;
+        });
+      known.catch(() => metadata.delete(tenantId));
+      metadata.set(tenantId, known);
+    }
+    return known;
+  }
+
+  return {
+    async acquire(assertion, tenantId, scopes) {
+      const partition = createHash('sha256').update(assertion).digest('base64url');
+      let authorityMetadataJson: string;
+      try {
+        authorityMetadataJson = await authorityMetadata(tenantId);
+      } catch (error) {
+        logger.warn(
+          { event: 'obo_metadata_unavailable', tenantId, error: causeOf(error) },
+          'Tenant metadata unavailable',
+        );
+        throw new DownstreamError('unavailable', 'token_endpoint');
+      }
+      const observed: Observed = {};
+      const application = new ConfidentialClientApplication({
+        auth: {
+          clientId,
+          authority: `${authorityHost}/${tenantId}`,
+          knownAuthorities: [host],
+          authorityMetadata: authorityMetadataJson,
+          ...options.credential,
+        },
+        cache: {
+          cachePlugin: new DistributedCachePlugin(store, {
+            getKey: async () => partition,
+            extractKey: async () => partition,
+          }),
+        },
+        system: { networkClient: recordingClient(http, timeoutMs, observed), loggerOptions },
+      });
+      // msal-node consults the cache plugin when it writes a new token, not before its on-behalf-of lookup.
+      const cached = await store.get(partition);
+      if (cached) application.getTokenCache().deserialize(cached);
+      try {
+        const result = await application.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...scopes] });
+        if (!result?.accessToken) throw new Error('no access token in the answer');
+        return { token: result.accessToken, fromCache: result.fromCache };
+      } catch (error) {
+        throw classify(error, observed, scopes, `${authorityHost}/${tenantId}/oauth2/v2.0/authorize`, logger);
+      }
+    },
+  };
+}
+
+/** msal-node's network module on the shared outbound connections, with a time limit, noting what it saw. */
+function recordingClient(http: OutboundHttp, timeoutMs: number, observed: Observed): INetworkModule {
+  async function send<T>(
+    method: 'GET' | 'POST',
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<T>> {
+    try {
+      const response = await http.send(url, {
+        method,
+        headers: options?.headers ?? {},
+        ...(options?.body !== undefined && { body: options.body }),
+        timeoutMs,
+      });
+      observed.status = response.status;
+      observed.retryAfter = response.headers['retry-after'];
+      let body: T;
+      try {
+        body = JSON.parse(response.body) as T;
+      } catch {
+        throw new UnreachableError(url, false, new Error(`answer ${response.status} is not JSON`));
+      }
+      return { status: response.status, headers: response.headers as Record<string, string>, body };
+    } catch (error) {
+      if (error instanceof UnreachableError) observed.unreachable = error;
+      throw error;
+    }
+  }
+  return {
+    sendGetRequestAsync: (url, options) => send('GET', url, options),
+    sendPostRequestAsync: (url, options) => send('POST', url, options),
+  };
+}
+
+/** The AADSTS number of a server error, from msal-node's parsed `error_codes` or the description. */
+function aadsts(error: { errorNo?: string | number; errorMessage?: string }): number | undefined {
+  if (error.errorNo !== undefined && error.errorNo !== '') return Number(error.errorNo);
+  const match = /AADSTS(\d+)/.exec(error.errorMessage ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+function classify(
+  error: unknown,
+  observed: Observed,
+  scopes: readonly string[],
+  authorizationUri: string,
+  logger: Logger,
+): DownstreamError {
+  if (observed.unreachable) {
+    logger.warn(
+      { event: 'obo_unreachable', timedOut: observed.unreachable.timedOut, error: causeOf(observed.unreachable) },
+      'The token endpoint did not answer',
+    );
+    return new DownstreamError('unavailable', 'token_endpoint');
+  }
+  const status = observed.status ?? 0;
+  if (status === 429 || ((status === 503 || status === 504) && observed.retryAfter !== undefined)) {
+    return new DownstreamError('throttled', 'token_endpoint', {
+      retryAfterSeconds: retryAfterSeconds(observed.retryAfter) ?? 1,
+    });
+  }
+  if (status >= 500) return new DownstreamError('unavailable', 'token_endpoint');
+  if (error instanceof InteractionRequiredAuthError || error instanceof ServerError) {
+    const number = aadsts(error);
+    const summary = { event: 'obo_refused', error: error.errorCode, subError: error.subError, aadsts: number };
+    if (number === 65001 || error.subError === 'consent_required' || error.errorCode === 'consent_required') {
+      logger.info(summary, 'On-behalf-of token refused: consent missing');
+      return new DownstreamError('consent_required', 'token_endpoint', { scope: scopes.join(' ') });
+    }
+    if (error instanceof InteractionRequiredAuthError) {
+      logger.info(summary, 'On-behalf-of token refused: the user must interact');
+      return error.claims
+        ? new DownstreamError('insufficient_claims', 'token_endpoint', { claims: error.claims, authorizationUri })
+        : new DownstreamError('interaction_required', 'token_endpoint');
+    }
+    // The API's own credential or registration is wrong: the operator must act, the caller cannot.
+    logger.error({ ...summary, description: error.errorMessage }, 'On-behalf-of token refused');
+    return new DownstreamError('refused', 'token_endpoint');
+  }
+  logger.error({ event: 'obo_failed', error: causeOf(error) }, 'On-behalf-of token request failed');
+  return new DownstreamError('unavailable', 'token_endpoint');
+}
+
+/** Retry-After as seconds (RFC 9110: delay-seconds or an HTTP-date); undefined when absent or unreadable. */
+export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** An error's message and its causes', for the log (never a token: these are transport and parse errors). */
+function causeOf(error: unknown): string {
+  const parts: string[] = [];
+  for (let current = error; current instanceof Error && parts.length < 4; current = current.cause) {
+    parts.push(current.message);
+  }
+  return parts.join(': ') || String(error);
+}
