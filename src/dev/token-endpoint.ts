@@ -18,6 +18,8 @@ export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
+/** Client assertions are signed on another clock (msal-node rounds its `nbf`): Entra ID allows five minutes. */
+const CLOCK_SKEW_SECONDS = 300;
 
 /** What the API may prove its identity with, as an app registration lists its credentials. */
 export interface ClientCredentials {
@@ -184,7 +186,12 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
         );
       }
       const key = await importX509(certificate, String(header.alg));
-      await verifyOr(assertion, key, { audience: tokenEndpoint, issuer: setup.clientId, subject: setup.clientId });
+      await verifyOr(assertion, key, {
+        audience: tokenEndpoint,
+        issuer: setup.clientId,
+        subject: setup.clientId,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+      });
       return;
     }
     for (const federated of credentials.federated ?? []) {
@@ -192,6 +199,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
         audience: TOKEN_EXCHANGE_AUDIENCE,
         issuer: federated.issuer,
         subject: federated.subject,
+        clockTolerance: CLOCK_SKEW_SECONDS,
       }).catch(() => undefined);
       if (verified) return;
     }

@@ -7,6 +7,7 @@ import { errorResponsePlugin, formatError } from '../../src/errors';
 import { buildBareSchema, resolvers as productResolvers } from '../../src/schema/build-schema';
 import { GreetingsResolver } from '../../src/schema/greetings.resolver';
 import { HelloResolver } from '../../src/schema/hello.resolver';
+import { ProfileResolver } from '../../src/schema/profile.resolver';
 import type { Context } from '../../src/schema/context';
 import { callerMay, fieldsWithoutRule, permissions, ruleTree, type RuleTree } from '../../src/schema/permissions';
 import { principals } from '../helpers/principals';
@@ -29,7 +30,7 @@ function ruleTreeWithDocuments(): RuleTree {
 }
 
 // Step 1's registration, as src/schema/build-schema.ts would read.
-const resolvers = [HelloResolver, GreetingsResolver, DocumentsResolver] as const;
+const resolvers = [HelloResolver, ProfileResolver, GreetingsResolver, DocumentsResolver] as const;
 const bareSchema: GraphQLSchema = buildBareSchema(resolvers);
 
 async function ask(tree: RuleTree, principal: Principal | null, query: string) {

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { GraphQLError, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import { PROFILE_PROPERTIES } from '../../src/schema/profile.type';
 
