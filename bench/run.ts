@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     'flood-addresses': { type: 'string', default: '300000' },
     /** Subscribed WebSockets held open to measure their memory (0 skips the WebSocket phase). */
     sockets: { type: 'string', default: '2000' },
+    /** Rounds of the on-behalf-of phase: hello with and without User.profile, on one server (0 skips it). */
+    'obo-rounds': { type: 'string', default: '5' },
     variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers' },
     modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
@@ -49,6 +51,7 @@ const FRESH_TOKENS = Number(args['fresh-tokens']);
 const SOAK = Number(args['soak-requests']);
 const FLOOD = Number(args['flood-addresses']);
 const SOCKETS = Number(args.sockets);
+const OBO_ROUNDS = Number(args['obo-rounds']);
 /** Sockets whose tokens expire during the run, to time their close. */
 const EXPIRING_SOCKETS = 20;
 const ROUNDS = Number(args.rounds);
@@ -56,6 +59,10 @@ const SLICES = Number(args.slices);
 const root = join(__dirname, '../..');
 const USERNAME = '"username":"ada@contoso.example"';
 const BODY = JSON.stringify({ query: '{ hello { username employeeId scopes } }' });
+const PROFILE_BODY = JSON.stringify({
+  query: '{ hello { username employeeId scopes profile { displayName jobTitle } } }',
+});
+const PROFILE = '"profile":{"displayName":"Ada Lovelace","jobTitle":"Analyst"}';
 
 type Mode = 'same' | 'fresh';
 interface Variant {
@@ -201,7 +208,15 @@ function memoryOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 async function drive(
   url: string,
   tokens: TokenPool,
-  options: { duration?: number; amount?: number; cycle: boolean; latencies?: number[] },
+  options: {
+    duration?: number;
+    amount?: number;
+    cycle: boolean;
+    latencies?: number[];
+    /** Another operation, and a text every answer must hold besides the username. */
+    body?: string;
+    expect?: string;
+  },
 ) {
   let next = 0;
   let exhausted = false;
@@ -212,7 +227,7 @@ async function drive(
     ...(options.amount ? { amount: options.amount } : { duration: options.duration ?? DURATION }),
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: BODY,
+    body: options.body ?? BODY,
     requests: [
       {
         setupRequest(request: autocannon.Request) {
@@ -225,7 +240,8 @@ async function drive(
           return request;
         },
         onResponse(status: number, body: string) {
-          if (status !== 200 || !body.includes(USERNAME)) bad += 1;
+          if (status !== 200 || !body.includes(USERNAME) || (options.expect && !body.includes(options.expect)))
+            bad += 1;
         },
       },
     ],
@@ -510,6 +526,97 @@ async function sockets(variant: Variant, idp: IdentityProvider): Promise<Sockets
 }
 
 /** The run with the median requests/s; errors of every run count. */
+interface OboResult {
+  /** Per round: req/s, p50 and p99 (ms) and server CPU µs per request, of hello alone and with profile. */
+  rounds: { hello: Tally; profile: Tally }[];
+  /** Token-endpoint exchanges and cache hits the servers counted (obo_token_requests_total), all rounds. */
+  acquired: number;
+  cacheHits: number;
+  errors: number;
+}
+interface Tally {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  cpuMicrosPerRequest: number;
+}
+
+/**
+ * The cost of `User.profile` on a cache hit: one server with on-behalf-of configured, one token, answering
+ * `hello` with and without `profile { displayName jobTitle }` in alternating slices. With profile, every request
+ * takes its Graph token from msal-node's cache and calls the Graph stand-in (another process, over HTTPS).
+ */
+async function onBehalfOf(variant: Variant): Promise<OboResult> {
+  const standIns = spawn(process.execPath, [join(root, 'dist-bench/bench/downstream-stand-ins.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const setup = await new Promise<{ env: Record<string, string>; token: string }>((resolve, reject) => {
+      let output = '';
+      standIns.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('\n')) resolve(JSON.parse(output.split('\n')[0] as string));
+      });
+      standIns.once('exit', (code) => reject(new Error(`the stand-ins exited with ${code}`)));
+    });
+    const tokens = TokenPool.of([setup.token]);
+    const result: OboResult = { rounds: [], acquired: 0, cacheHits: 0, errors: 0 };
+    for (let round = 0; round < OBO_ROUNDS; round += 1) {
+      const { url, child } = await startVariant({ ...variant, env: { ...variant.env, ...setup.env } });
+      try {
+        const kinds = [
+          { name: 'hello' as const, body: BODY, expect: undefined },
+          { name: 'profile' as const, body: PROFILE_BODY, expect: PROFILE },
+        ];
+        const tallies = {
+          hello: { requests: 0, seconds: 0, cpu: 0, latencies: [] as number[] },
+          profile: { requests: 0, seconds: 0, cpu: 0, latencies: [] as number[] },
+        };
+        for (const kind of kinds) await drive(url, tokens, { duration: WARMUP, cycle: true, body: kind.body });
+        for (let slice = 0; slice < SLICES; slice += 1) {
+          for (const kind of (slice + round) % 2 === 0 ? kinds : [...kinds].reverse()) {
+            const tally = tallies[kind.name];
+            const cpuBefore = cpuSecondsOf(child.pid as number);
+            const run = await drive(url, tokens, {
+              duration: DURATION / SLICES,
+              cycle: true,
+              latencies: tally.latencies,
+              body: kind.body,
+              ...(kind.expect && { expect: kind.expect }),
+            });
+            tally.cpu += cpuSecondsOf(child.pid as number) - cpuBefore;
+            tally.requests += run.result.requests.total;
+            tally.seconds += run.result.duration;
+            result.errors += run.bad + run.result.errors + run.result.timeouts + run.result.non2xx;
+          }
+        }
+        const summary = (tally: (typeof tallies)['hello']): Tally => {
+          const sorted = Float64Array.from(tally.latencies).sort();
+          const percentile = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? 0;
+          return {
+            requestsPerSecond: tally.requests / tally.seconds,
+            p50: percentile(0.5),
+            p99: percentile(0.99),
+            cpuMicrosPerRequest: (tally.cpu * 1e6) / tally.requests,
+          };
+        };
+        result.rounds.push({ hello: summary(tallies.hello), profile: summary(tallies.profile) });
+        const metrics = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
+        const count = (label: string) =>
+          Number(new RegExp(`^obo_token_requests_total\\{result="${label}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+        result.acquired += count('acquired');
+        result.cacheHits += count('cache_hit');
+        console.log(JSON.stringify({ phase: 'on-behalf-of', round, ...result.rounds.at(-1) }));
+      } finally {
+        await stop(child);
+      }
+    }
+    return result;
+  } finally {
+    standIns.kill('SIGKILL');
+  }
+}
+
 function median(runs: Result[]): Result {
   const chosen = middleBy(runs, (run) => run.requestsPerSecond);
   return { ...chosen, errors: runs.reduce((sum, run) => sum + run.errors, 0) };
@@ -597,6 +704,7 @@ async function main(): Promise<void> {
   const soakResult = ours && SOAK > 0 ? await soak(ours, fresh.slice(0, 5000)) : undefined;
   const floodResult = ours && FLOOD > 0 ? await flood(ours) : undefined;
   const socketsResult = ours && SOCKETS > 0 ? await sockets(ours, idp) : undefined;
+  const oboResult = ours && OBO_ROUNDS > 0 ? await onBehalfOf(ours) : undefined;
   await idp.close();
 
   const find = (variant: string, mode: Mode) => results.find((r) => r.variant === variant && r.mode === mode);
@@ -682,7 +790,27 @@ async function main(): Promise<void> {
       sorted[0]! >= 0 && latest <= 1000,
     ]);
   }
+  if (oboResult) {
+    const ratios = oboResult.rounds.map(({ hello, profile }) => profile.requestsPerSecond / hello.requestsPerSecond);
+    const added = (pick: (tally: Tally) => number) =>
+      middle(oboResult.rounds.map(({ hello, profile }) => pick(profile) - pick(hello)));
+    const helloRps = middle(oboResult.rounds.map(({ hello }) => hello.requestsPerSecond));
+    const profileRps = middle(oboResult.rounds.map(({ profile }) => profile.requestsPerSecond));
+    lines.push(
+      `- on-behalf-of, User.profile on a cache hit vs hello without it (one server, one token, ${OBO_ROUNDS} rounds, ` +
+        `alternating slices; Graph is a stand-in in another process over HTTPS): hello ${helloRps.toFixed(0)} req/s, ` +
+        `with profile ${profileRps.toFixed(0)} req/s, ratio **${middle(ratios).toFixed(2)}** (rounds: ` +
+        `${ratios.map((ratio) => ratio.toFixed(2)).join(', ')}); added per request: **${added((t) => t.cpuMicrosPerRequest).toFixed(0)} µs** ` +
+        `of server CPU, p50 +${added((t) => t.p50).toFixed(1)} ms, p99 +${added((t) => t.p99).toFixed(1)} ms; ` +
+        `token-endpoint exchanges ${oboResult.acquired} (one per server), cache hits ${oboResult.cacheHits}; ${oboResult.errors} errors`,
+    );
+    targets.push([
+      'on-behalf-of: one token-endpoint exchange per server and token, every other request a cache hit',
+      oboResult.acquired === OBO_ROUNDS && oboResult.cacheHits > 0,
+    ]);
+  }
   const errors =
+    (oboResult?.errors ?? 0) +
     results.reduce((sum, r) => sum + r.errors, 0) +
     (soakResult?.errors ?? 0) +
     (floodResult?.errors ?? 0) +

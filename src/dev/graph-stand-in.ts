@@ -94,11 +94,16 @@ export async function startGraphStandIn(options: {
     });
   }
 
+  // The key set is built again only when the provider signs with another key.
+  let keySet = { kid: '', keys: createLocalJWKSet({ keys: [] }) };
   async function verified(authorization: string | undefined): Promise<JWTPayload | string> {
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
     if (!token) return 'Access token is empty.';
     try {
-      const keys = createLocalJWKSet({ keys: [options.idp.currentKey.publicJwk] });
+      const current = options.idp.currentKey;
+      if (keySet.kid !== current.kid)
+        keySet = { kid: current.kid, keys: createLocalJWKSet({ keys: [current.publicJwk] }) };
+      const { keys } = keySet;
       const { payload } = await jwtVerify(token, keys, { audience: url, algorithms: ['RS256'] });
       if (payload.iss !== options.idp.issuers.v2(String(payload['tid']))) return 'Invalid token issuer.';
       return payload;

@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 
 /** Why a call to another service got no answer: it took longer than allowed, or no connection could be made. */
@@ -40,7 +40,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
  */
 export function createOutboundHttp(extraCaPem?: string): OutboundHttp {
   const dispatcher: Dispatcher = new Agent({
-    connect: extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {},
+    // One secure context for every connection: building one from Node's ~140 roots plus the extra ones costs about
+    // 20 ms of CPU, which `ca` alone would spend again on each new connection.
+    connect: extraCaPem ? { secureContext: createSecureContext({ ca: [...rootCertificates, extraCaPem] }) } : {},
     keepAliveTimeout: 30_000,
     connections: 64,
   });

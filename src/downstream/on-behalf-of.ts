@@ -50,7 +50,11 @@ interface Observed {
  * only its caller's partition (the hash of the incoming token), loaded from the store before msal-node looks and
  * written back by msal-node's DistributedCachePlugin after a new token: so the in-memory cache never grows with the
  * number of users, never mixes users, and concurrent requests do not share mutable cache state. The tenant's OpenID
- * metadata is fetched once per tenant and handed to each application, so that a cache hit makes no network call.
+ * metadata is fetched once per tenant and handed to each application, so that msal-node makes no discovery call.
+ *
+ * Two things keep the common case cheap: a token the store's memory holds for these scopes is answered without
+ * building an application (what msal-node would answer from that cache, read once when it was stored), and
+ * concurrent requests with one incoming token share one exchange instead of each calling the token endpoint.
  */
 export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
   const { clientId, authorityHost, http, timeoutMs, store, logger } = options;
@@ -79,48 +83,68 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
     return known;
   }
 
+  /** Exchanges under way, by partition and scopes: concurrent requests with one token share one. */
+  const inFlight = new Map<string, Promise<{ token: string; fromCache: boolean }>>();
+
   return {
-    async acquire(assertion, tenantId, scopes) {
+    acquire(assertion, tenantId, scopes) {
       const partition = createHash('sha256').update(assertion).digest('base64url');
-      let authorityMetadataJson: string;
-      try {
-        authorityMetadataJson = await authorityMetadata(tenantId);
-      } catch (error) {
-        logger.warn(
-          { event: 'obo_metadata_unavailable', tenantId, error: causeOf(error) },
-          'Tenant metadata unavailable',
-        );
-        throw new DownstreamError('unavailable', 'token_endpoint');
-      }
-      const observed: Observed = {};
-      const application = new ConfidentialClientApplication({
-        auth: {
-          clientId,
-          authority: `${authorityHost}/${tenantId}`,
-          knownAuthorities: [host],
-          authorityMetadata: authorityMetadataJson,
-          ...options.credential,
-        },
-        cache: {
-          cachePlugin: new DistributedCachePlugin(store, {
-            getKey: async () => partition,
-            extractKey: async () => partition,
-          }),
-        },
-        system: { networkClient: recordingClient(http, timeoutMs, observed), loggerOptions },
-      });
-      // msal-node consults the cache plugin when it writes a new token, not before its on-behalf-of lookup.
-      const cached = await store.get(partition);
-      if (cached) application.getTokenCache().deserialize(cached);
-      try {
-        const result = await application.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...scopes] });
-        if (!result?.accessToken) throw new Error('no access token in the answer');
-        return { token: result.accessToken, fromCache: result.fromCache };
-      } catch (error) {
-        throw classify(error, observed, scopes, `${authorityHost}/${tenantId}/oauth2/v2.0/authorize`, logger);
-      }
+      const cached = store.accessToken(partition, scopes);
+      if (cached !== undefined) return Promise.resolve({ token: cached, fromCache: true });
+      const key = `${partition} ${scopes.join(' ')}`;
+      const running = inFlight.get(key);
+      // Those who wait for another request's exchange cause no token-endpoint call of their own.
+      if (running) return running.then(({ token }) => ({ token, fromCache: true }));
+      const exchange = exchangeOnce(assertion, partition, tenantId, scopes).finally(() => inFlight.delete(key));
+      inFlight.set(key, exchange);
+      return exchange;
     },
   };
+
+  async function exchangeOnce(
+    assertion: string,
+    partition: string,
+    tenantId: string,
+    scopes: readonly string[],
+  ): Promise<{ token: string; fromCache: boolean }> {
+    let authorityMetadataJson: string;
+    try {
+      authorityMetadataJson = await authorityMetadata(tenantId);
+    } catch (error) {
+      logger.warn(
+        { event: 'obo_metadata_unavailable', tenantId, error: causeOf(error) },
+        'Tenant metadata unavailable',
+      );
+      throw new DownstreamError('unavailable', 'token_endpoint');
+    }
+    const observed: Observed = {};
+    const application = new ConfidentialClientApplication({
+      auth: {
+        clientId,
+        authority: `${authorityHost}/${tenantId}`,
+        knownAuthorities: [host],
+        authorityMetadata: authorityMetadataJson,
+        ...options.credential,
+      },
+      cache: {
+        cachePlugin: new DistributedCachePlugin(store, {
+          getKey: async () => partition,
+          extractKey: async () => partition,
+        }),
+      },
+      system: { networkClient: recordingClient(http, timeoutMs, observed), loggerOptions },
+    });
+    // msal-node consults the cache plugin when it writes a new token, not before its on-behalf-of lookup.
+    const cached = await store.get(partition);
+    if (cached) application.getTokenCache().deserialize(cached);
+    try {
+      const result = await application.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...scopes] });
+      if (!result?.accessToken) throw new Error('no access token in the answer');
+      return { token: result.accessToken, fromCache: result.fromCache };
+    } catch (error) {
+      throw classify(error, observed, scopes, `${authorityHost}/${tenantId}/oauth2/v2.0/authorize`, logger);
+    }
+  }
 }
 
 /** msal-node's network module on the shared outbound connections, with a time limit, noting what it saw. */

@@ -10,7 +10,28 @@ import type { Logger } from '../logger';
  * a miss (the token is acquired again), a write that fails is dropped; both are counted and logged once per outage.
  */
 export interface OboCacheStore extends ICacheClient {
+  /**
+   * An access token for `scopes` from the partition held in this process's memory, valid for longer than msal-node's
+   * renewal offset: what msal-node would answer from the same cache, without building a client to ask it. Undefined
+   * sends the caller to msal-node (which also reads Redis, and acquires).
+   */
+  accessToken(key: string, scopes: readonly string[]): string | undefined;
   close(): Promise<void>;
+}
+
+/** msal-node renews a cached token this long before it expires (its default tokenRenewalOffsetSeconds). */
+export const RENEWAL_OFFSET_SECONDS = 300;
+
+/** A partition as msal-node serialized it, with its access tokens read once for the fast path. */
+interface Entry {
+  readonly serialized: string;
+  readonly accessTokens: readonly {
+    readonly scopes: ReadonlySet<string>;
+    readonly secret: string;
+    readonly expiresOn: number;
+  }[];
+  /** Milliseconds to keep it: until its last token expires. */
+  readonly ttlMs: number;
 }
 
 const KEY_PREFIX = 'obo:v1:';
@@ -23,7 +44,7 @@ export function createOboCacheStore(options: {
   readonly now?: () => number;
 }): OboCacheStore {
   const now = options.now ?? Date.now;
-  const memory = new LRUCache<string, string>({ max: options.maxEntries, ttlAutopurge: false, perf: { now } });
+  const memory = new LRUCache<string, Entry>({ max: options.maxEntries, ttlAutopurge: false, perf: { now } });
   let closing = false;
   let down = false;
   const redis =
@@ -55,10 +76,24 @@ export function createOboCacheStore(options: {
     );
   });
 
+  const remember = (key: string, entry: Entry | undefined) => {
+    if (entry === undefined || entry.ttlMs <= 0) memory.delete(key);
+    else memory.set(key, entry, { ttl: entry.ttlMs });
+  };
+
   return {
+    accessToken(key, scopes) {
+      const entry = memory.get(key);
+      if (entry === undefined) return undefined;
+      const renewBy = now() / 1000 + RENEWAL_OFFSET_SECONDS;
+      const wanted = scopes.map((scope) => scope.toLowerCase());
+      return entry.accessTokens.find(
+        (token) => token.expiresOn > renewBy && wanted.every((scope) => token.scopes.has(scope)),
+      )?.secret;
+    },
     async get(key) {
       const remembered = memory.get(key);
-      if (remembered !== undefined || !redis) return remembered ?? '';
+      if (remembered !== undefined || !redis) return remembered?.serialized ?? '';
       try {
         const [[, value], [, ttlMs]] = (await redis
           .multi()
@@ -66,7 +101,7 @@ export function createOboCacheStore(options: {
           .pttl(KEY_PREFIX + key)
           .exec()) as [[null, string | null], [null, number]];
         if (value === null) return '';
-        if (ttlMs > 0) memory.set(key, value, { ttl: ttlMs });
+        if (ttlMs > 0) remember(key, entryOf(value, now()));
         return value;
       } catch (error) {
         failed((error as Error).message);
@@ -74,15 +109,11 @@ export function createOboCacheStore(options: {
       }
     },
     async set(key, value) {
-      const ttlMs = lifetimeMs(value, now());
-      if (ttlMs <= 0) {
-        memory.delete(key);
-        return '';
-      }
-      memory.set(key, value, { ttl: ttlMs });
-      if (!redis) return '';
+      const entry = entryOf(value, now());
+      remember(key, entry);
+      if (entry === undefined || entry.ttlMs <= 0 || !redis) return '';
       try {
-        return await redis.set(KEY_PREFIX + key, value, 'PX', ttlMs);
+        return await redis.set(KEY_PREFIX + key, value, 'PX', entry.ttlMs);
       } catch (error) {
         failed((error as Error).message);
         return '';
@@ -96,14 +127,23 @@ export function createOboCacheStore(options: {
   };
 }
 
-/** How long a serialized msal-node cache is worth keeping: until its last access token expires. */
-function lifetimeMs(serialized: string, nowMs: number): number {
+/** A serialized msal-node cache, read: its access tokens, and how long it is worth keeping (its last expiry). */
+function entryOf(serialized: string, nowMs: number): Entry | undefined {
   try {
-    const cache = JSON.parse(serialized) as { AccessToken?: Record<string, { expires_on?: string }> };
-    const expiries = Object.values(cache.AccessToken ?? {}).map((token) => Number(token.expires_on) * 1000);
-    const latest = Math.max(...expiries.filter(Number.isFinite));
-    return Number.isFinite(latest) ? Math.floor(latest - nowMs) : 0;
+    const cache = JSON.parse(serialized) as {
+      AccessToken?: Record<string, { secret?: string; target?: string; expires_on?: string; token_type?: string }>;
+    };
+    const accessTokens = Object.values(cache.AccessToken ?? {})
+      .filter((token) => typeof token.secret === 'string' && (token.token_type ?? 'Bearer').toLowerCase() === 'bearer')
+      .map((token) => ({
+        scopes: new Set((token.target ?? '').toLowerCase().split(' ').filter(Boolean)),
+        secret: token.secret as string,
+        expiresOn: Number(token.expires_on),
+      }))
+      .filter((token) => Number.isFinite(token.expiresOn));
+    const latest = Math.max(...accessTokens.map((token) => token.expiresOn));
+    return { serialized, accessTokens, ttlMs: Number.isFinite(latest) ? Math.floor(latest * 1000 - nowMs) : 0 };
   } catch {
-    return 0;
+    return undefined;
   }
 }

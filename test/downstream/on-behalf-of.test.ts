@@ -71,6 +71,16 @@ describe('User.profile on behalf of the caller', () => {
     expect(metrics).toMatch(/^obo_token_requests_total\{result="acquired"\} 2$/m);
   });
 
+  it('makes one token-endpoint call for concurrent requests with one new token', async () => {
+    const token = await world.idp.mint();
+    const before = world.idp.tokenRequests();
+    const replies = await Promise.all(Array.from({ length: 20 }, () => api.queryWithToken(token, PROFILE_QUERY)));
+    for (const reply of replies) {
+      expect(reply.body).toEqual({ data: { hello: { username: DEFAULT_USER.username, profile: ADA_PROFILE } } });
+    }
+    expect(world.idp.tokenRequests() - before).toBe(1);
+  });
+
   it('is fetched once per request however often the query selects it', async () => {
     const token = await world.idp.mint();
     const graphBefore = world.graph.requestCount();

@@ -52,12 +52,16 @@ describeRedis('the on-behalf-of cache in Redis (REDIS_URL)', () => {
       const client = new Redis(redis.url);
       try {
         const key = `obo:v1:${createHash('sha256').update(token).digest('base64url')}`;
-        const ttl = await client.pttl(key);
-        expect(ttl).toBeGreaterThan(895_000);
-        expect(ttl).toBeLessThanOrEqual(900_000);
+        const [value, ttl] = [await client.get(key), await client.pttl(key)];
+        // msal-node's expires_on: its request time (whole seconds) plus the token's expires_in.
+        const stored = JSON.parse(value ?? '{}') as { AccessToken: Record<string, { expires_on: string }> };
+        const expiresOnMs = Number(Object.values(stored.AccessToken)[0]?.expires_on) * 1000;
+        expect(expiresOnMs - Date.now()).toBeGreaterThan(898_000);
+        expect(ttl).toBeLessThanOrEqual(expiresOnMs - Date.now() + 50);
+        expect(ttl).toBeGreaterThan(expiresOnMs - Date.now() - 1000);
         const keys = await client.keys('obo:*');
         expect(keys.every((name) => /^obo:v1:[\w-]{43}$/.test(name))).toBe(true);
-        expect(await client.get(key)).not.toContain(token);
+        expect(value).not.toContain(token);
       } finally {
         client.disconnect();
       }
