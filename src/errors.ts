@@ -234,6 +234,9 @@ export function downstreamFailure(error: DownstreamError, requestId: string | un
         ErrorCode.INTERACTION_REQUIRED,
         'Microsoft Entra ID requires you to sign in again before this API may act on your behalf',
       );
+    case 'assertion_expired':
+      // As the API itself answers an expired token: the client gets a new one.
+      return failure(ErrorCode.UNAUTHENTICATED, 'Token has expired: request a new access token', { reason: 'expired' });
     case 'insufficient_claims':
       return failure(
         ErrorCode.INSUFFICIENT_CLAIMS,

@@ -2,12 +2,14 @@ import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { groupMetricsOfWorker, supervise } from './cluster';
 import { ConfigError, loadConfig, type Config } from './config';
+import { checkDownstreamSettings } from './downstream';
 import { createLogger, type Logger } from './logger';
 import { createServer } from './server';
 
-function readConfig(): Config {
+/** Runs `read`; a ConfigError is printed with every problem and stops the process (exit 1). */
+function settled<T>(read: () => T): T {
   try {
-    return loadConfig();
+    return read();
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`${error.message}\nSee docs/settings.md for every setting.`);
@@ -58,8 +60,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   );
 }
 
-const config = readConfig();
+const config = settled(() => loadConfig());
 const logger = createLogger(config.logLevel);
+// The files the settings name are read here, once, before any worker is forked.
+settled(() => checkDownstreamSettings(config, logger));
 if (config.webConcurrency > 1 && cluster.isPrimary) supervise(config, logger);
 else
   serve(config, logger).catch((error: unknown) => {

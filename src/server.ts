@@ -171,11 +171,9 @@ export async function createServer({
     try {
       const authorization = authorizationHeaders(request.raw.rawHeaders);
       const principal = await authenticator.authenticate(authorization, facts);
-      return {
-        ...facts,
-        principal,
-        ...(principal !== null && { downstream: downstream.forCaller(principal, authorization) }),
-      };
+      return principal === null
+        ? { ...facts, principal }
+        : { ...facts, principal, downstream: downstream.forCaller(principal, authorization) };
     } catch (error) {
       throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
     }

@@ -34,6 +34,35 @@ describe('npm start', () => {
     );
   });
 
+  it('refuses to start with contradictory or unreadable credential settings, saying which', () => {
+    const required = { AZURE_TENANT_ID: DEV_TENANT_ID, API_CLIENT_ID: DEV_CLIENT_ID, NODE_ENV: 'production' };
+    const both = run('main.js', { ...required, API_CLIENT_SECRET: 'x', API_FEDERATED_TOKEN_FILE: '/run/token' });
+    expect(both).toMatchObject({
+      status: 1,
+      stderr: [
+        'Invalid configuration:',
+        '  - API_CLIENT_SECRET and API_FEDERATED_TOKEN_FILE are all set: set exactly one credential for on-behalf-of calls',
+        'See docs/settings.md for every setting.',
+        '',
+      ].join('\n'),
+    });
+    const missing = run('main.js', {
+      ...required,
+      API_CLIENT_CERTIFICATE_PATH: '/nonexistent/api.pem',
+      WEB_CONCURRENCY: '2',
+    });
+    expect(missing).toMatchObject({
+      status: 1,
+      stderr: [
+        'Invalid configuration:',
+        '  - API_CLIENT_CERTIFICATE_PATH: cannot read /nonexistent/api.pem (ENOENT)',
+        'See docs/settings.md for every setting.',
+        '',
+      ].join('\n'),
+      stdout: '',
+    });
+  });
+
   it('serves in production mode without landing page or introspection, and finishes in-flight requests on SIGTERM', async () => {
     const idp = await startIdentityProvider();
     const child = startProduction(idp);

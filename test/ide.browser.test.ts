@@ -57,6 +57,29 @@ describeBrowser('the offline GraphQL IDE of npm run dev, in a real browser with 
     }
   }, 60000);
 
+  it("answers the caller's Microsoft Graph profile, through the on-behalf-of flow against the local stand-ins", async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.route('**/*', (route) =>
+      LOOPBACK.has(new URL(route.request().url()).hostname) ? route.continue() : route.abort('internetdisconnected'),
+    );
+    const page = await context.newPage();
+    try {
+      await page.goto(ide);
+      await page.locator('app-query-editor .cm-content').click();
+      await page.keyboard.press('ControlOrMeta+A');
+      await page.keyboard.insertText('{ hello { username profile { displayName jobTitle } } }');
+      await page.getByRole('button', { name: 'Send Request' }).click();
+      const result = page.locator('app-query-result');
+      await result.getByText('"displayName": "Ada Lovelace"').waitFor({ timeout: 15000 });
+      const text = await result.innerText();
+      expect(text).toContain('200 OK');
+      expect(text).toContain('"jobTitle": "Analyst"');
+      expect(text).not.toContain('"errors"');
+    } finally {
+      await context.close();
+    }
+  }, 60000);
+
   it('runs the greetings subscription over a WebSocket with the dev token in connection_init', async () => {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.route('**/*', (route) =>

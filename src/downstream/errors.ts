@@ -8,6 +8,8 @@ export type DownstreamFailure =
   | 'consent_required'
   /** Entra ID wants the user to sign in again. */
   | 'interaction_required'
+  /** The incoming token expired for Entra ID (AADSTS500133), though still within this API's clock skew. */
+  | 'assertion_expired'
   /** A claims challenge (Conditional Access, MFA): the client must get a token satisfying `claims`. */
   | 'insufficient_claims'
   /** Throttled (429/503 with Retry-After) beyond the retry budget. */

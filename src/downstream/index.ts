@@ -111,6 +111,22 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
   };
 }
 
+/**
+ * Reads the files the downstream settings name (the extra CAs, the certificate, the federated token file) and
+ * throws a ConfigError naming the setting when one is missing or wrong: the process supervising cluster workers
+ * checks this once, instead of forking workers that each fail at start.
+ */
+export function checkDownstreamSettings(config: Config, logger: Logger): void {
+  if (config.outboundCaFile) caFile(config.outboundCaFile);
+  const { credential } = config.downstream;
+  if (credential === null) return;
+  const unused = {
+    sendGetRequestAsync: () => Promise.reject(new Error('unused')),
+    sendPostRequestAsync: () => Promise.reject(new Error('unused')),
+  };
+  msalCredential(credential, { networkClient: unused, logger });
+}
+
 function caFile(path: string): string {
   try {
     const pem = readFileSync(path, 'utf8');

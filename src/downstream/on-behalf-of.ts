@@ -216,6 +216,10 @@ function classify(
       logger.info(summary, 'On-behalf-of token refused: consent missing');
       return new DownstreamError('consent_required', 'token_endpoint', { scope: scopes.join(' ') });
     }
+    if (number === 500133) {
+      logger.info(summary, 'On-behalf-of token refused: the incoming token expired for Entra ID');
+      return new DownstreamError('assertion_expired', 'token_endpoint');
+    }
     if (error instanceof InteractionRequiredAuthError) {
       logger.info(summary, 'On-behalf-of token refused: the user must interact');
       return error.claims

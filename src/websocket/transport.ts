@@ -25,7 +25,7 @@ import type { Metrics } from '../metrics';
 import type { OperationLimits } from '../operation-limits';
 import { RateLimitedError } from '../rate-limits';
 import type { Context } from '../schema/context';
-import type { Downstream, DownstreamClients } from '../downstream';
+import type { DownstreamClients } from '../downstream';
 
 export interface WebSocketTransportOptions {
   readonly server: Server;
@@ -61,8 +61,8 @@ interface SocketState {
   readonly budgetKey: string;
   readonly openedAt: number;
   principal: Principal | null;
-  /** The operations' downstream calls, as the authenticated caller. */
-  downstream: Downstream | undefined;
+  /** The Authorization value the socket authenticated with: each operation's downstream calls act on it. */
+  authorization: string | string[] | undefined;
   /** Operations running, by id; true for subscriptions. */
   readonly operations: Map<string, boolean>;
   expiry: NodeJS.Timeout | undefined;
@@ -146,7 +146,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         budgetKey,
         openedAt: Date.now(),
         principal: null,
-        downstream: undefined,
+        authorization: undefined,
         operations: new Map(),
         expiry: undefined,
         closeReason: undefined,
@@ -283,7 +283,7 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
           return false;
         }
         state.principal = principal;
-        state.downstream = downstream.forCaller(principal, authorization);
+        state.authorization = authorization;
         adjust(socketsPerCaller, caller, 1);
         closeAtExpiry(ws, state, principal);
         return ws.readyState === ws.OPEN;
@@ -330,7 +330,12 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       const subscription = operation.operation === 'subscription';
       state.operations.set(id, subscription);
       if (subscription) metrics.subscriptionsActive.inc();
-      const contextValue: Context = { principal, ...facts(state), downstream: state.downstream };
+      const contextValue: Context = {
+        principal,
+        ...facts(state),
+        // One per operation, as over HTTP: a subscription fetches the profile once, not on every event.
+        downstream: downstream.forCaller(principal, state.authorization),
+      };
       return {
         schema,
         document,

@@ -4,6 +4,7 @@ import { DEFAULT_USER } from '../../src/dev/tokens';
 import { PROFILE_PROPERTIES } from '../../src/schema/profile.type';
 import { startOboWorld, type OboWorld } from '../helpers/downstream';
 import { createTestServer, type TestServer } from '../helpers/server';
+import { freePort } from '../helpers/services';
 
 const PROFILE_QUERY = '{ hello { username profile { displayName jobTitle department officeLocation mail } } }';
 const ADA = DEV_PROFILES[DEFAULT_USER.objectId]!;
@@ -148,6 +149,23 @@ describe('User.profile on behalf of the caller', () => {
         'Microsoft Entra ID requires you to sign in again before this API may act on your behalf',
       ),
     );
+  });
+
+  it('answers UNAUTHENTICATED expired when the token expired for Entra ID while still within the clock skew', async () => {
+    const expired = await world.idp.mint({ issuedAt: Math.floor(Date.now() / 1000) - 3660 });
+    const reply = await api.queryWithToken(expired, PROFILE_QUERY);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toEqual({
+      data: { hello: { username: DEFAULT_USER.username, profile: null } },
+      errors: [
+        {
+          message: 'Token has expired: request a new access token',
+          path: ['hello', 'profile'],
+          locations: [{ line: 1, column: 20 }],
+          extensions: { code: 'UNAUTHENTICATED', reason: 'expired', service: 'token_endpoint' },
+        },
+      ],
+    });
   });
 
   describe('a claims challenge (Conditional Access)', () => {
@@ -354,6 +372,54 @@ describe('configuration', () => {
       expect(wrong.rawLogs()).not.toContain('not-the-secret');
     } finally {
       await wrong.close();
+    }
+  });
+
+  it('answers DOWNSTREAM_UNAVAILABLE at once when Graph cannot be reached', async () => {
+    const closed = await freePort();
+    const nowhere = await createTestServer({ ...world.env, GRAPH_BASE_URL: `https://127.0.0.1:${closed}` }, world.idp);
+    try {
+      const reply = await nowhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
+      expect(reply.body).toEqual(
+        profileError(
+          'DOWNSTREAM_UNAVAILABLE',
+          'unavailable',
+          'graph',
+          'Microsoft Graph did not answer in time or failed: retry later',
+        ),
+      );
+      expect(String((await nowhere.get('/metrics')).body)).toMatch(/^graph_requests_total\{status="unreachable"\} 1$/m);
+    } finally {
+      await nowhere.close();
+    }
+  });
+
+  it('answers DOWNSTREAM_REFUSED when Graph refuses the token (the stand-in checks its audience)', async () => {
+    // Another spelling of the stand-in's origin: the token is issued for it, and the stand-in refuses its audience.
+    const elsewhere = await createTestServer(
+      { ...world.env, GRAPH_BASE_URL: world.graph.url.replace('127.0.0.1', 'localhost') },
+      world.idp,
+    );
+    try {
+      const reply = (await elsewhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
+        body: { errors: { extensions: { requestId: string } }[] };
+      };
+      expect(reply.body).toEqual(
+        profileError(
+          'DOWNSTREAM_REFUSED',
+          'refused',
+          'graph',
+          "Microsoft Graph refused this API's request; the server log says why",
+          {
+            requestId: reply.body.errors[0]!.extensions.requestId,
+          },
+        ),
+      );
+      expect(elsewhere.logs.filter((line) => line['event'] === 'graph_refused')).toEqual([
+        expect.objectContaining({ level: 50, status: 401, graphError: 'InvalidAuthenticationToken' }),
+      ]);
+    } finally {
+      await elsewhere.close();
     }
   });
 
