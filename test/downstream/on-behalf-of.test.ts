@@ -34,6 +34,20 @@ afterEach(() => {
   world.idp.setDelay(0);
 });
 
+/** A server of its own with `env` on top of `base` (the world's settings), closed after `run`. */
+async function withServer(
+  env: Record<string, string>,
+  run: (server: TestServer) => Promise<void>,
+  base: Record<string, string> = world.env,
+): Promise<void> {
+  const server = await createTestServer({ ...base, ...env }, world.idp);
+  try {
+    await run(server);
+  } finally {
+    await server.close();
+  }
+}
+
 const profileError = (code: string, reason: string, service: string | undefined, message: string, more = {}) => ({
   data: { hello: { username: DEFAULT_USER.username, profile: null } },
   errors: [
@@ -280,8 +294,7 @@ describe('User.profile on behalf of the caller', () => {
 
 describe('time limits', () => {
   it('answers DOWNSTREAM_UNAVAILABLE when Graph does not answer within GRAPH_TIMEOUT_MS, and keeps serving', async () => {
-    const slow = await createTestServer({ ...world.env, GRAPH_TIMEOUT_MS: '300' }, world.idp);
-    try {
+    await withServer({ GRAPH_TIMEOUT_MS: '300' }, async (slow) => {
       world.graph.setDelay(2000);
       const started = Date.now();
       const reply = await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
@@ -299,14 +312,11 @@ describe('time limits', () => {
       expect((await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY)).body).toEqual({
         data: { hello: { username: DEFAULT_USER.username, profile: ADA_PROFILE } },
       });
-    } finally {
-      await slow.close();
-    }
+    });
   });
 
   it('answers DOWNSTREAM_UNAVAILABLE when the token endpoint does not answer within AZURE_HTTP_TIMEOUT_MS', async () => {
-    const slow = await createTestServer({ ...world.env, AZURE_HTTP_TIMEOUT_MS: '300' }, world.idp);
-    try {
+    await withServer({ AZURE_HTTP_TIMEOUT_MS: '300' }, async (slow) => {
       // The tenant's metadata is fetched once, before; then the token endpoint goes slow.
       await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
       world.idp.setDelay(2000);
@@ -324,35 +334,33 @@ describe('time limits', () => {
       expect(slow.logs.filter((line) => line['event'] === 'obo_unreachable')).toEqual([
         expect.objectContaining({ level: 40, timedOut: true }),
       ]);
-    } finally {
-      world.idp.setDelay(0);
-      await slow.close();
-    }
+    });
   });
 });
 
 describe('configuration', () => {
   it('answers DOWNSTREAM_NOT_CONFIGURED when no credential is set', async () => {
-    const plain = await createTestServer({ OUTBOUND_CA_FILE: world.env['OUTBOUND_CA_FILE']! }, world.idp);
-    try {
-      const reply = await plain.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
-      expect(reply.status).toBe(200);
-      expect(reply.body).toEqual(
-        profileError(
-          'DOWNSTREAM_NOT_CONFIGURED',
-          'not_configured',
-          undefined,
-          'This server is not configured to call Microsoft Graph on behalf of callers (see docs/on-behalf-of.md)',
-        ),
-      );
-    } finally {
-      await plain.close();
-    }
+    // Only the trust of the provider's certificate: no credential.
+    await withServer(
+      { OUTBOUND_CA_FILE: world.env['OUTBOUND_CA_FILE']! },
+      async (plain) => {
+        const reply = await plain.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
+        expect(reply.status).toBe(200);
+        expect(reply.body).toEqual(
+          profileError(
+            'DOWNSTREAM_NOT_CONFIGURED',
+            'not_configured',
+            undefined,
+            'This server is not configured to call Microsoft Graph on behalf of callers (see docs/on-behalf-of.md)',
+          ),
+        );
+      },
+      {},
+    );
   });
 
   it('answers DOWNSTREAM_REFUSED, and logs why for the operator, when Entra ID refuses the API credential', async () => {
-    const wrong = await createTestServer({ ...world.env, API_CLIENT_SECRET: 'not-the-secret' }, world.idp);
-    try {
+    await withServer({ API_CLIENT_SECRET: 'not-the-secret' }, async (wrong) => {
       const reply = (await wrong.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
         body: { errors: { extensions: { requestId: string } }[] };
       };
@@ -370,15 +378,12 @@ describe('configuration', () => {
         expect.objectContaining({ level: 50, error: 'invalid_client', aadsts: 7000215 }),
       ]);
       expect(wrong.rawLogs()).not.toContain('not-the-secret');
-    } finally {
-      await wrong.close();
-    }
+    });
   });
 
   it('answers DOWNSTREAM_UNAVAILABLE at once when Graph cannot be reached', async () => {
     const closed = await freePort();
-    const nowhere = await createTestServer({ ...world.env, GRAPH_BASE_URL: `https://127.0.0.1:${closed}` }, world.idp);
-    try {
+    await withServer({ GRAPH_BASE_URL: `https://127.0.0.1:${closed}` }, async (nowhere) => {
       const reply = await nowhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
       expect(reply.body).toEqual(
         profileError(
@@ -389,18 +394,12 @@ describe('configuration', () => {
         ),
       );
       expect(String((await nowhere.get('/metrics')).body)).toMatch(/^graph_requests_total\{status="unreachable"\} 1$/m);
-    } finally {
-      await nowhere.close();
-    }
+    });
   });
 
   it('answers DOWNSTREAM_REFUSED when Graph refuses the token (the stand-in checks its audience)', async () => {
     // Another spelling of the stand-in's origin: the token is issued for it, and the stand-in refuses its audience.
-    const elsewhere = await createTestServer(
-      { ...world.env, GRAPH_BASE_URL: world.graph.url.replace('127.0.0.1', 'localhost') },
-      world.idp,
-    );
-    try {
+    await withServer({ GRAPH_BASE_URL: world.graph.url.replace('127.0.0.1', 'localhost') }, async (elsewhere) => {
       const reply = (await elsewhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
         body: { errors: { extensions: { requestId: string } }[] };
       };
@@ -418,14 +417,11 @@ describe('configuration', () => {
       expect(elsewhere.logs.filter((line) => line['event'] === 'graph_refused')).toEqual([
         expect.objectContaining({ level: 50, status: 401, graphError: 'InvalidAuthenticationToken' }),
       ]);
-    } finally {
-      await elsewhere.close();
-    }
+    });
   });
 
   it('keeps at most OBO_CACHE_MAX_ENTRIES incoming tokens in memory, least recently used out first', async () => {
-    const small = await createTestServer({ ...world.env, OBO_CACHE_MAX_ENTRIES: '2' }, world.idp);
-    try {
+    await withServer({ OBO_CACHE_MAX_ENTRIES: '2' }, async (small) => {
       const [first, second, third] = [await world.idp.mint(), await world.idp.mint(), await world.idp.mint()];
       const before = world.idp.tokenRequests();
       for (const token of [first, second, third]) await small.queryWithToken(token, PROFILE_QUERY);
@@ -434,8 +430,6 @@ describe('configuration', () => {
       expect(world.idp.tokenRequests() - before).toBe(3);
       await small.queryWithToken(first, PROFILE_QUERY);
       expect(world.idp.tokenRequests() - before).toBe(4);
-    } finally {
-      await small.close();
-    }
+    });
   });
 });
