@@ -202,7 +202,7 @@ function importRsaKey(jwk: JWK): KeyObject | Error {
  * The message of a failed fetch with its underlying causes: undici says only "fetch failed" and keeps the reason
  * (DNS, refused, timeout, TLS) in `cause`.
  */
-function describeFailure(error: unknown): string {
+export function describeFailure(error: unknown): string {
   const parts: string[] = [];
   for (let current = error, depth = 0; current !== undefined && depth < 4; depth += 1) {
     // Not `instanceof Error`: an error from another realm (a vm context, a worker) is one too.

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createHash, randomBytes, webcrypto, type webcrypto as WebCrypto } from 'node:crypto';
+import { randomBytes, webcrypto, X509Certificate, type webcrypto as WebCrypto } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -120,7 +120,7 @@ export async function loadOrCreateDevCertificates(
       ca: readFileSync(files.ca, 'utf8'),
       server: { certificate: readFileSync(files.cert, 'utf8'), privateKey: readFileSync(files.key, 'utf8') },
     };
-    if (new x509.X509Certificate(loaded.server.certificate).notAfter.getTime() > Date.now() + DAY_MS) {
+    if (new Date(new X509Certificate(loaded.server.certificate).validTo).getTime() > Date.now() + DAY_MS) {
       return { ...loaded, caFile: files.ca };
     }
   } catch {
@@ -136,7 +136,7 @@ export async function loadOrCreateDevCertificates(
 
 /** The SHA-256 thumbprint of a PEM certificate, as `x5t#S256` carries it (base64url of the DER's hash). */
 export function thumbprintSha256(certificatePem: string): string {
-  return createHash('sha256')
-    .update(Buffer.from(new x509.X509Certificate(certificatePem).rawData))
-    .digest('base64url');
+  return Buffer.from(new X509Certificate(certificatePem).fingerprint256.replaceAll(':', ''), 'hex').toString(
+    'base64url',
+  );
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { PemCertificate } from './dev-certificates';
 import type { IdentityProvider } from './identity-provider';
+import { sendJson } from './send-json';
 import { DEFAULT_USER } from './tokens';
 
 /** What /v1.0/me knows of each dev user, by object id. */
@@ -88,7 +89,7 @@ export async function startGraphStandIn(options: {
     if (!profile) return graphError(res, 404, 'Request_ResourceNotFound', 'The user does not exist in this directory.');
     const select = requestUrl.searchParams.get('$select');
     const fields = select ? select.split(',').filter((field) => field in profile) : Object.keys(profile);
-    send(res, 200, {
+    sendJson(res, 200, {
       '@odata.context': `${url}/v1.0/$metadata#users(${select ?? ''})/$entity`,
       ...Object.fromEntries(fields.map((field) => [field, profile[field]])),
     });
@@ -151,11 +152,5 @@ function graphError(
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  send(res, status, { error: { code, message, innerError: { date: new Date().toISOString() } } }, headers);
-}
-
-function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
+  sendJson(res, status, { error: { code, message, innerError: { date: new Date().toISOString() } } }, headers);
 }

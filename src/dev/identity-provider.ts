@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
+import { sendJson } from './send-json';
 import { createSigningKey, type SigningKey } from './signing-key';
 import { MULTI_TENANT } from '../auth/options';
 import type { PemCertificate } from './dev-certificates';
@@ -60,6 +61,7 @@ export interface IdentityProvider {
   close(): Promise<void>;
 }
 
+const TOKEN_PATH = '/oauth2/v2.0/token';
 const TENANT_SEGMENT = /^([0-9a-f-]{36}|organizations|common)$/i;
 
 /**
@@ -83,32 +85,36 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestUrl = new URL(req.url ?? '/', 'http://idp.invalid');
     requests.push(requestUrl.pathname);
-    if (!available) return send(res, 503, { error: 'temporarily_unavailable' });
+    if (!available) return sendJson(res, 503, { error: 'temporarily_unavailable' });
     const [tenant, ...rest] = requestUrl.pathname.split('/').filter(Boolean);
-    if (!tenant || !TENANT_SEGMENT.test(tenant)) return send(res, 404, { error: 'not_found' });
-    if (rest.join('/') === 'oauth2/v2.0/token') {
-      if (req.method !== 'POST') return send(res, 405, { error: 'invalid_request' });
+    if (!tenant || !TENANT_SEGMENT.test(tenant)) return sendJson(res, 404, { error: 'not_found' });
+    if (`/${rest.join('/')}` === TOKEN_PATH) {
+      if (req.method !== 'POST') return sendJson(res, 405, { error: 'invalid_request' });
       return void tokenEndpoint.handle(req, res, tenant.toLowerCase());
     }
-    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
+    if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed' });
     const appId = requestUrl.searchParams.get('appid');
     const query = appId ? `?appid=${encodeURIComponent(appId)}` : '';
     const issuerTenant = (MULTI_TENANT as readonly string[]).includes(tenant.toLowerCase()) ? '{tenantid}' : tenant;
     switch (rest.join('/')) {
       case 'v2.0/.well-known/openid-configuration':
-        return send(
+        return sendJson(
           res,
           200,
           discovery(issuers.v2(issuerTenant), `${url}/${tenant}/discovery/v2.0/keys${query}`, tenant),
         );
       case '.well-known/openid-configuration':
-        return send(res, 200, discovery(issuers.v1(issuerTenant), `${url}/${tenant}/discovery/keys${query}`, tenant));
+        return sendJson(
+          res,
+          200,
+          discovery(issuers.v1(issuerTenant), `${url}/${tenant}/discovery/keys${query}`, tenant),
+        );
       case 'discovery/v2.0/keys':
-        return send(res, 200, keySet(appId ? appKeys : published, issuers.v2(issuerTenant)));
+        return sendJson(res, 200, keySet(appId ? appKeys : published, issuers.v2(issuerTenant)));
       case 'discovery/keys':
-        return send(res, 200, keySet(appId ? appKeys : published, undefined));
+        return sendJson(res, 200, keySet(appId ? appKeys : published, undefined));
       default:
-        return send(res, 404, { error: 'not_found' });
+        return sendJson(res, 404, { error: 'not_found' });
     }
   }
 
@@ -184,7 +190,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     },
     requestCount: (suffix) => requests.filter((path) => suffix === undefined || path.endsWith(suffix)).length,
     tokenEndpoint,
-    tokenRequests: () => requests.filter((path) => path.endsWith('/oauth2/v2.0/token')).length,
+    tokenRequests: () => requests.filter((path) => path.endsWith(TOKEN_PATH)).length,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -194,8 +200,3 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
 }
 
 export type { OboFailure };
-
-function send(res: ServerResponse, status: number, body: object): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}

@@ -10,6 +10,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import { thumbprintSha256 } from './dev-certificates';
+import { sendJson } from './send-json';
 import type { SigningKey } from './signing-key';
 import type { Issuers } from './tokens';
 
@@ -76,6 +77,8 @@ class OAuthError extends Error {
  */
 export function createTokenEndpoint(setup: Setup): TokenEndpoint {
   let failure: OboFailure | undefined;
+  /** The registered certificates by their x5t#S256, as assertions name them. */
+  const certificates = new Map((setup.clientCredentials.certificates ?? []).map((pem) => [thumbprintSha256(pem), pem]));
   let lifetimeSeconds = 3600;
 
   async function handle(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
@@ -112,7 +115,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
       } as JWTPayload)
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
         .sign(key.privateKey);
-      send(res, 200, {
+      sendJson(res, 200, {
         token_type: 'Bearer',
         scope: permissions.map((permission) => `${resource}/${permission}`).join(' '),
         expires_in: lifetimeSeconds,
@@ -135,7 +138,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
       const headers =
         error.status === 429 ? { 'retry-after': String(error.extra['retryAfterSeconds'] ?? 1) } : undefined;
       const { retryAfterSeconds: _retry, ...extra } = error.extra;
-      send(
+      sendJson(
         res,
         error.status,
         {
@@ -176,7 +179,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
     }
     const thumbprint = header['x5t#S256'];
     if (typeof thumbprint === 'string') {
-      const certificate = credentials.certificates?.find((pem) => thumbprintSha256(pem) === thumbprint);
+      const certificate = certificates.get(thumbprint);
       if (!certificate) {
         throw new OAuthError(
           401,
@@ -325,9 +328,4 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  res.end(JSON.stringify(body));
 }

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger';
 import { DownstreamError } from './errors';
-import { UnreachableError, type OutboundHttp } from './http-client';
-import { retryAfterSeconds } from './on-behalf-of';
+import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-client';
 
 export interface GraphClient {
   /** The delegated permission the client asks for, e.g. `https://graph.microsoft.com/User.Read`. */

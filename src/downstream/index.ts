@@ -7,7 +7,7 @@ import { msalCredential } from './credentials';
 import { DownstreamError } from './errors';
 import { createGraphClient, type GraphClient } from './graph';
 import { createOutboundHttp, type OutboundHttp } from './http-client';
-import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of';
+import { createOnBehalfOf, msalNetwork, type OnBehalfOf } from './on-behalf-of';
 import { createOboCacheStore, type OboCacheStore } from './token-cache';
 
 export { DownstreamError, type DownstreamFailure, type DownstreamService } from './errors';
@@ -48,6 +48,7 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
     return { http, forCaller: () => notConfigured, close: () => http.close() };
   }
   const log = logger.child({ module: 'downstream' });
+  const timeoutMs = config.auth.httpTimeoutMs ?? 5000;
   const store: OboCacheStore = createOboCacheStore({
     maxEntries: config.downstream.oboCacheMaxEntries,
     redisUrl: config.rateLimits.redisUrl,
@@ -57,9 +58,13 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
   const onBehalfOf: OnBehalfOf = createOnBehalfOf({
     clientId: config.auth.clientId,
     authorityHost: config.auth.authorityHost,
-    credential: msalCredential(credential, { networkClient: managedIdentityNetwork(http, config), logger: log }),
+    credential: msalCredential(credential, {
+      // The managed identity's endpoint (IMDS, App Service) is local to the host: plain HTTP, same time limit.
+      networkClient: msalNetwork(http, timeoutMs),
+      logger: log,
+    }),
     http,
-    timeoutMs: config.auth.httpTimeoutMs ?? 5000,
+    timeoutMs,
     store,
     logger: log,
   });
@@ -72,34 +77,9 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
     onResponse: (status) => metrics.graphRequests.inc({ status }),
   });
 
-  function forCaller(principal: Principal, authorization: string | string[] | undefined): Downstream {
-    if (principal.kind === 'app') return appCaller;
-    const profiles = new Map<string, Promise<Record<string, unknown>>>();
-    async function token(scopes: readonly string[]): Promise<string> {
-      // The token was verified from this very value: it parses.
-      const assertion = extractBearerToken(authorization) as string;
-      try {
-        const { token: accessToken, fromCache } = await onBehalfOf.acquire(assertion, principal.tenantId, scopes);
-        metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
-        return accessToken;
-      } catch (error) {
-        metrics.oboTokens.inc({ result: 'failed' });
-        throw error;
-      }
-    }
-    return {
-      token,
-      graphMe(select) {
-        const key = select.join(',');
-        let profile = profiles.get(key);
-        if (profile === undefined) {
-          profile = token(graph.scopes).then((accessToken) => graph.me(accessToken, select));
-          profiles.set(key, profile);
-        }
-        return profile;
-      },
-    };
-  }
+  const shared = { onBehalfOf, graph, metrics };
+  const forCaller = (principal: Principal, authorization: string | string[] | undefined): Downstream =>
+    principal.kind === 'app' ? appCaller : new CallerDownstream(shared, principal, authorization);
 
   return {
     http,
@@ -139,30 +119,46 @@ function caFile(path: string): string {
   }
 }
 
-/** The managed identity endpoint (IMDS, App Service) is local to the host: plain HTTP, within the same time limit. */
-function managedIdentityNetwork(http: OutboundHttp, config: Config) {
-  const timeoutMs = config.auth.httpTimeoutMs ?? 5000;
-  return {
-    async sendGetRequestAsync<T>(url: string, options?: { headers?: Record<string, string> }) {
-      const response = await http.send(url, { method: 'GET', headers: options?.headers ?? {}, timeoutMs });
-      return {
-        status: response.status,
-        headers: response.headers as Record<string, string>,
-        body: JSON.parse(response.body) as T,
-      };
+/**
+ * The downstream calls of one request's user: one object per request (it sits on every request's context, most of
+ * which never call downstream), its memo made only when the profile is asked for.
+ */
+class CallerDownstream implements Downstream {
+  private profiles: Map<string, Promise<Record<string, unknown>>> | undefined;
+
+  constructor(
+    private readonly shared: {
+      readonly onBehalfOf: OnBehalfOf;
+      readonly graph: GraphClient;
+      readonly metrics: Metrics;
     },
-    async sendPostRequestAsync<T>(url: string, options?: { headers?: Record<string, string>; body?: string }) {
-      const response = await http.send(url, {
-        method: 'POST',
-        headers: options?.headers ?? {},
-        ...(options?.body !== undefined && { body: options.body }),
-        timeoutMs,
-      });
-      return {
-        status: response.status,
-        headers: response.headers as Record<string, string>,
-        body: JSON.parse(response.body) as T,
-      };
-    },
-  };
+    private readonly principal: Principal,
+    private readonly authorization: string | string[] | undefined,
+  ) {}
+
+  async token(scopes: readonly string[]): Promise<string> {
+    const { onBehalfOf, metrics } = this.shared;
+    // The token was verified from this very value: it parses.
+    const assertion = extractBearerToken(this.authorization) as string;
+    try {
+      const { token, fromCache } = await onBehalfOf.acquire(assertion, this.principal.tenantId, scopes);
+      metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
+      return token;
+    } catch (error) {
+      metrics.oboTokens.inc({ result: 'failed' });
+      throw error;
+    }
+  }
+
+  graphMe(select: readonly string[]): Promise<Record<string, unknown>> {
+    const { graph } = this.shared;
+    this.profiles ??= new Map();
+    const key = select.join(',');
+    let profile = this.profiles.get(key);
+    if (profile === undefined) {
+      profile = this.token(graph.scopes).then((accessToken) => graph.me(accessToken, select));
+      this.profiles.set(key, profile);
+    }
+    return profile;
+  }
 }

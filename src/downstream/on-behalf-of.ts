@@ -11,9 +11,10 @@ import {
   type NodeAuthOptions,
 } from '@azure/msal-node';
 import { LRUCache } from 'lru-cache';
+import { describeFailure } from '../auth/signing-keys';
 import type { Logger } from '../logger';
 import { DownstreamError } from './errors';
-import { UnreachableError, type OutboundHttp } from './http-client';
+import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-client';
 import type { OboCacheStore } from './token-cache';
 
 export interface OnBehalfOf {
@@ -112,7 +113,7 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
       authorityMetadataJson = await authorityMetadata(tenantId);
     } catch (error) {
       logger.warn(
-        { event: 'obo_metadata_unavailable', tenantId, error: causeOf(error) },
+        { event: 'obo_metadata_unavailable', tenantId, error: describeFailure(error) },
         'Tenant metadata unavailable',
       );
       throw new DownstreamError('unavailable', 'token_endpoint');
@@ -132,7 +133,7 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
           extractKey: async () => partition,
         }),
       },
-      system: { networkClient: recordingClient(http, timeoutMs, observed), loggerOptions },
+      system: { networkClient: msalNetwork(http, timeoutMs, observed), loggerOptions },
     });
     // msal-node consults the cache plugin when it writes a new token, not before its on-behalf-of lookup.
     const cached = await store.get(partition);
@@ -147,8 +148,11 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
   }
 }
 
-/** msal-node's network module on the shared outbound connections, with a time limit, noting what it saw. */
-function recordingClient(http: OutboundHttp, timeoutMs: number, observed: Observed): INetworkModule {
+/**
+ * msal-node's network module on the shared outbound connections, with a time limit, noting what it saw (for the
+ * token endpoint's answers; the managed identity's calls need no record).
+ */
+export function msalNetwork(http: OutboundHttp, timeoutMs: number, observed: Observed = {}): INetworkModule {
   async function send<T>(
     method: 'GET' | 'POST',
     url: string,
@@ -197,7 +201,11 @@ function classify(
 ): DownstreamError {
   if (observed.unreachable) {
     logger.warn(
-      { event: 'obo_unreachable', timedOut: observed.unreachable.timedOut, error: causeOf(observed.unreachable) },
+      {
+        event: 'obo_unreachable',
+        timedOut: observed.unreachable.timedOut,
+        error: describeFailure(observed.unreachable),
+      },
       'The token endpoint did not answer',
     );
     return new DownstreamError('unavailable', 'token_endpoint');
@@ -230,23 +238,6 @@ function classify(
     logger.error({ ...summary, description: error.errorMessage }, 'On-behalf-of token refused');
     return new DownstreamError('refused', 'token_endpoint');
   }
-  logger.error({ event: 'obo_failed', error: causeOf(error) }, 'On-behalf-of token request failed');
+  logger.error({ event: 'obo_failed', error: describeFailure(error) }, 'On-behalf-of token request failed');
   return new DownstreamError('unavailable', 'token_endpoint');
-}
-
-/** Retry-After as seconds (RFC 9110: delay-seconds or an HTTP-date); undefined when absent or unreadable. */
-export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
-}
-
-/** An error's message and its causes', for the log (never a token: these are transport and parse errors). */
-function causeOf(error: unknown): string {
-  const parts: string[] = [];
-  for (let current = error; current instanceof Error && parts.length < 4; current = current.cause) {
-    parts.push(current.message);
-  }
-  return parts.join(': ') || String(error);
 }

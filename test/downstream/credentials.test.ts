@@ -9,7 +9,7 @@ import { ConfigError } from '../../src/config';
 import { createSelfSignedCertificate } from '../../src/dev/dev-certificates';
 import { TOKEN_EXCHANGE_AUDIENCE } from '../../src/dev/token-endpoint';
 import { startOboWorld, type OboWorld } from '../helpers/downstream';
-import { createTestServer } from '../helpers/server';
+import { createTestServer, withTestServer } from '../helpers/server';
 
 const QUERY = '{ hello { profile { displayName } } }';
 const ANSWER = { data: { hello: { profile: { displayName: 'Ada Lovelace' } } } };
@@ -37,15 +37,12 @@ describe('a certificate credential (API_CLIENT_CERTIFICATE_PATH)', () => {
   it('signs the client assertion with the key of the registered certificate', async () => {
     const file = join(world.directory, 'api.pem');
     writeFileSync(file, registered.privateKey + registered.certificate);
-    const api = await createTestServer(withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file }), world.idp);
-    try {
+    await withTestServer(withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file }), world.idp, async (api) => {
       const before = world.idp.tokenRequests();
       expect((await api.queryWithToken(await world.idp.mint(), QUERY)).body).toEqual(ANSWER);
       expect(world.idp.tokenRequests() - before).toBe(1);
       expect(api.rawLogs()).not.toContain('PRIVATE KEY');
-    } finally {
-      await api.close();
-    }
+    });
   });
 
   it('reads an encrypted key with API_CLIENT_CERTIFICATE_PASSWORD', async () => {
@@ -57,15 +54,13 @@ describe('a certificate credential (API_CLIENT_CERTIFICATE_PATH)', () => {
     });
     const file = join(world.directory, 'encrypted.pem');
     writeFileSync(file, encrypted + registered.certificate);
-    const api = await createTestServer(
+    await withTestServer(
       withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file, API_CLIENT_CERTIFICATE_PASSWORD: 'correct horse' }),
       world.idp,
+      async (api) => {
+        expect((await api.queryWithToken(await world.idp.mint(), QUERY)).body).toEqual(ANSWER);
+      },
     );
-    try {
-      expect((await api.queryWithToken(await world.idp.mint(), QUERY)).body).toEqual(ANSWER);
-    } finally {
-      await api.close();
-    }
     await expect(
       createTestServer(
         withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file, API_CLIENT_CERTIFICATE_PASSWORD: 'wrong' }),
@@ -115,16 +110,13 @@ describe('a certificate credential (API_CLIENT_CERTIFICATE_PATH)', () => {
     const unregistered = await createSelfSignedCertificate('CN=entra-graphql-api');
     const file = join(world.directory, 'unregistered.pem');
     writeFileSync(file, unregistered.privateKey + unregistered.certificate);
-    const api = await createTestServer(withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file }), world.idp);
-    try {
+    await withTestServer(withCredential(world, { API_CLIENT_CERTIFICATE_PATH: file }), world.idp, async (api) => {
       const reply = await api.queryWithToken(await world.idp.mint(), QUERY);
       expect(reply.body).toMatchObject({ data: { hello: { profile: null } }, errors: [{ extensions: REFUSED }] });
       expect(api.logs.filter((line) => line['event'] === 'obo_refused')).toEqual([
         expect.objectContaining({ error: 'invalid_client', aadsts: 700027 }),
       ]);
-    } finally {
-      await api.close();
-    }
+    });
   });
 });
 

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { DEV_PROFILES } from '../../src/dev/graph-stand-in';
 import { DEFAULT_USER } from '../../src/dev/tokens';
 import { PROFILE_PROPERTIES } from '../../src/schema/profile.type';
-import { startOboWorld, type OboWorld } from '../helpers/downstream';
-import { createTestServer, type TestServer } from '../helpers/server';
+import { APP_ONLY_PROFILE_ERROR, startOboWorld, type OboWorld } from '../helpers/downstream';
+import { createTestServer, withTestServer, type TestServer } from '../helpers/server';
 import { freePort } from '../helpers/services';
 
 const PROFILE_QUERY = '{ hello { username profile { displayName jobTitle department officeLocation mail } } }';
@@ -34,20 +34,6 @@ afterEach(() => {
   world.idp.setDelay(0);
 });
 
-/** A server of its own with `env` on top of `base` (the world's settings), closed after `run`. */
-async function withServer(
-  env: Record<string, string>,
-  run: (server: TestServer) => Promise<void>,
-  base: Record<string, string> = world.env,
-): Promise<void> {
-  const server = await createTestServer({ ...base, ...env }, world.idp);
-  try {
-    await run(server);
-  } finally {
-    await server.close();
-  }
-}
-
 const profileError = (code: string, reason: string, service: string | undefined, message: string, more = {}) => ({
   data: { hello: { username: DEFAULT_USER.username, profile: null } },
   errors: [
@@ -59,6 +45,14 @@ const profileError = (code: string, reason: string, service: string | undefined,
     },
   ],
 });
+
+/** What a query of PROFILE_QUERY answers when Graph cannot be reached in time. */
+const GRAPH_UNAVAILABLE = profileError(
+  'DOWNSTREAM_UNAVAILABLE',
+  'unavailable',
+  'graph',
+  'Microsoft Graph did not answer in time or failed: retry later',
+);
 
 describe('User.profile on behalf of the caller', () => {
   it('comes from Graph /v1.0/me with a $select of the Profile properties, and a repeated token makes no token-endpoint call', async () => {
@@ -125,14 +119,7 @@ describe('User.profile on behalf of the caller', () => {
     expect(reply.status).toBe(200);
     expect(reply.body).toEqual({
       data: { hello: { kind: 'APP', profile: null } },
-      errors: [
-        {
-          message: 'The profile is fetched on behalf of a signed-in user: an app-only token has no user to act for',
-          path: ['hello', 'profile'],
-          locations: [{ line: 1, column: 16 }],
-          extensions: { code: 'OBO_USER_REQUIRED', reason: 'user_required' },
-        },
-      ],
+      errors: [APP_ONLY_PROFILE_ERROR],
     });
     expect(world.idp.tokenRequests()).toBe(before);
   });
@@ -271,14 +258,7 @@ describe('User.profile on behalf of the caller', () => {
   it('answers DOWNSTREAM_UNAVAILABLE when Graph keeps failing with 503 and no Retry-After', async () => {
     world.graph.fail({ status: 503 });
     const reply = await api.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
-    expect(reply.body).toEqual(
-      profileError(
-        'DOWNSTREAM_UNAVAILABLE',
-        'unavailable',
-        'graph',
-        'Microsoft Graph did not answer in time or failed: retry later',
-      ),
-    );
+    expect(reply.body).toEqual(GRAPH_UNAVAILABLE);
   });
 
   it('keeps no secret in the log: neither the incoming token nor the Graph token', async () => {
@@ -294,19 +274,12 @@ describe('User.profile on behalf of the caller', () => {
 
 describe('time limits', () => {
   it('answers DOWNSTREAM_UNAVAILABLE when Graph does not answer within GRAPH_TIMEOUT_MS, and keeps serving', async () => {
-    await withServer({ GRAPH_TIMEOUT_MS: '300' }, async (slow) => {
+    await withTestServer({ ...world.env, GRAPH_TIMEOUT_MS: '300' }, world.idp, async (slow) => {
       world.graph.setDelay(2000);
       const started = Date.now();
       const reply = await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
       expect(Date.now() - started).toBeLessThan(1500);
-      expect(reply.body).toEqual(
-        profileError(
-          'DOWNSTREAM_UNAVAILABLE',
-          'unavailable',
-          'graph',
-          'Microsoft Graph did not answer in time or failed: retry later',
-        ),
-      );
+      expect(reply.body).toEqual(GRAPH_UNAVAILABLE);
       expect(String((await slow.get('/metrics')).body)).toMatch(/^graph_requests_total\{status="timeout"\} 1$/m);
       world.graph.setDelay(0);
       expect((await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY)).body).toEqual({
@@ -316,7 +289,7 @@ describe('time limits', () => {
   });
 
   it('answers DOWNSTREAM_UNAVAILABLE when the token endpoint does not answer within AZURE_HTTP_TIMEOUT_MS', async () => {
-    await withServer({ AZURE_HTTP_TIMEOUT_MS: '300' }, async (slow) => {
+    await withTestServer({ ...world.env, AZURE_HTTP_TIMEOUT_MS: '300' }, world.idp, async (slow) => {
       // The tenant's metadata is fetched once, before; then the token endpoint goes slow.
       await slow.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
       world.idp.setDelay(2000);
@@ -341,26 +314,22 @@ describe('time limits', () => {
 describe('configuration', () => {
   it('answers DOWNSTREAM_NOT_CONFIGURED when no credential is set', async () => {
     // Only the trust of the provider's certificate: no credential.
-    await withServer(
-      { OUTBOUND_CA_FILE: world.env['OUTBOUND_CA_FILE']! },
-      async (plain) => {
-        const reply = await plain.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
-        expect(reply.status).toBe(200);
-        expect(reply.body).toEqual(
-          profileError(
-            'DOWNSTREAM_NOT_CONFIGURED',
-            'not_configured',
-            undefined,
-            'This server is not configured to call Microsoft Graph on behalf of callers (see docs/on-behalf-of.md)',
-          ),
-        );
-      },
-      {},
-    );
+    await withTestServer({ OUTBOUND_CA_FILE: world.env['OUTBOUND_CA_FILE']! }, world.idp, async (plain) => {
+      const reply = await plain.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
+      expect(reply.status).toBe(200);
+      expect(reply.body).toEqual(
+        profileError(
+          'DOWNSTREAM_NOT_CONFIGURED',
+          'not_configured',
+          undefined,
+          'This server is not configured to call Microsoft Graph on behalf of callers (see docs/on-behalf-of.md)',
+        ),
+      );
+    });
   });
 
   it('answers DOWNSTREAM_REFUSED, and logs why for the operator, when Entra ID refuses the API credential', async () => {
-    await withServer({ API_CLIENT_SECRET: 'not-the-secret' }, async (wrong) => {
+    await withTestServer({ ...world.env, API_CLIENT_SECRET: 'not-the-secret' }, world.idp, async (wrong) => {
       const reply = (await wrong.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
         body: { errors: { extensions: { requestId: string } }[] };
       };
@@ -383,45 +352,48 @@ describe('configuration', () => {
 
   it('answers DOWNSTREAM_UNAVAILABLE at once when Graph cannot be reached', async () => {
     const closed = await freePort();
-    await withServer({ GRAPH_BASE_URL: `https://127.0.0.1:${closed}` }, async (nowhere) => {
-      const reply = await nowhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
-      expect(reply.body).toEqual(
-        profileError(
-          'DOWNSTREAM_UNAVAILABLE',
-          'unavailable',
-          'graph',
-          'Microsoft Graph did not answer in time or failed: retry later',
-        ),
-      );
-      expect(String((await nowhere.get('/metrics')).body)).toMatch(/^graph_requests_total\{status="unreachable"\} 1$/m);
-    });
+    await withTestServer(
+      { ...world.env, GRAPH_BASE_URL: `https://127.0.0.1:${closed}` },
+      world.idp,
+      async (nowhere) => {
+        const reply = await nowhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
+        expect(reply.body).toEqual(GRAPH_UNAVAILABLE);
+        expect(String((await nowhere.get('/metrics')).body)).toMatch(
+          /^graph_requests_total\{status="unreachable"\} 1$/m,
+        );
+      },
+    );
   });
 
   it('answers DOWNSTREAM_REFUSED when Graph refuses the token (the stand-in checks its audience)', async () => {
     // Another spelling of the stand-in's origin: the token is issued for it, and the stand-in refuses its audience.
-    await withServer({ GRAPH_BASE_URL: world.graph.url.replace('127.0.0.1', 'localhost') }, async (elsewhere) => {
-      const reply = (await elsewhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
-        body: { errors: { extensions: { requestId: string } }[] };
-      };
-      expect(reply.body).toEqual(
-        profileError(
-          'DOWNSTREAM_REFUSED',
-          'refused',
-          'graph',
-          "Microsoft Graph refused this API's request; the server log says why",
-          {
-            requestId: reply.body.errors[0]!.extensions.requestId,
-          },
-        ),
-      );
-      expect(elsewhere.logs.filter((line) => line['event'] === 'graph_refused')).toEqual([
-        expect.objectContaining({ level: 50, status: 401, graphError: 'InvalidAuthenticationToken' }),
-      ]);
-    });
+    await withTestServer(
+      { ...world.env, GRAPH_BASE_URL: world.graph.url.replace('127.0.0.1', 'localhost') },
+      world.idp,
+      async (elsewhere) => {
+        const reply = (await elsewhere.queryWithToken(await world.idp.mint(), PROFILE_QUERY)) as {
+          body: { errors: { extensions: { requestId: string } }[] };
+        };
+        expect(reply.body).toEqual(
+          profileError(
+            'DOWNSTREAM_REFUSED',
+            'refused',
+            'graph',
+            "Microsoft Graph refused this API's request; the server log says why",
+            {
+              requestId: reply.body.errors[0]!.extensions.requestId,
+            },
+          ),
+        );
+        expect(elsewhere.logs.filter((line) => line['event'] === 'graph_refused')).toEqual([
+          expect.objectContaining({ level: 50, status: 401, graphError: 'InvalidAuthenticationToken' }),
+        ]);
+      },
+    );
   });
 
   it('keeps at most OBO_CACHE_MAX_ENTRIES incoming tokens in memory, least recently used out first', async () => {
-    await withServer({ OBO_CACHE_MAX_ENTRIES: '2' }, async (small) => {
+    await withTestServer({ ...world.env, OBO_CACHE_MAX_ENTRIES: '2' }, world.idp, async (small) => {
       const [first, second, third] = [await world.idp.mint(), await world.idp.mint(), await world.idp.mint()];
       const before = world.idp.tokenRequests();
       for (const token of [first, second, third]) await small.queryWithToken(token, PROFILE_QUERY);

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { startOboWorld, type OboWorld } from '../helpers/downstream';
+import { APP_ONLY_PROFILE_ERROR, startOboWorld, type OboWorld } from '../helpers/downstream';
 import { createTestServer, type TestServer } from '../helpers/server';
 import { graphqlWsClient, take } from '../helpers/websocket';
 
@@ -46,14 +46,7 @@ describe('User.profile over WebSocket', () => {
       expect(await take(client, '{ hello { kind profile { displayName } } }', 1)).toEqual([
         {
           data: { hello: { kind: 'APP', profile: null } },
-          errors: [
-            {
-              message: 'The profile is fetched on behalf of a signed-in user: an app-only token has no user to act for',
-              path: ['hello', 'profile'],
-              locations: [{ line: 1, column: 16 }],
-              extensions: { code: 'OBO_USER_REQUIRED', reason: 'user_required' },
-            },
-          ],
+          errors: [APP_ONLY_PROFILE_ERROR],
         },
       ]);
     } finally {

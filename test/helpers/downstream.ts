@@ -44,3 +44,11 @@ export async function startOboWorld(
     },
   };
 }
+
+/** The error of `profile` for an app-only caller, in a query whose `profile` starts at column 16. */
+export const APP_ONLY_PROFILE_ERROR = {
+  message: 'The profile is fetched on behalf of a signed-in user: an app-only token has no user to act for',
+  path: ['hello', 'profile'],
+  locations: [{ line: 1, column: 16 }],
+  extensions: { code: 'OBO_USER_REQUIRED', reason: 'user_required' },
+};

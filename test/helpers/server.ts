@@ -89,3 +89,17 @@ export async function createTestServer(
     },
   };
 }
+
+/** A test server of its own with `env`, verifying against `idp`, closed after `run` whatever `run` throws. */
+export async function withTestServer(
+  env: Record<string, string>,
+  idp: IdentityProvider,
+  run: (api: TestServer) => Promise<void>,
+): Promise<void> {
+  const api = await createTestServer(env, idp);
+  try {
+    await run(api);
+  } finally {
+    await api.close();
+  }
+}

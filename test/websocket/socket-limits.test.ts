@@ -1,6 +1,6 @@
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { until } from '../helpers/process';
-import { createTestServer, type TestServer } from '../helpers/server';
+import { withTestServer, type TestServer } from '../helpers/server';
 import { closedOf, graphqlWsClient, rawSocket, refusedUpgrade, take } from '../helpers/websocket';
 
 const HELLO = '{ hello { username } }';
@@ -12,14 +12,8 @@ beforeAll(async () => {
 });
 afterAll(async () => idp.close());
 
-async function withServer(env: Record<string, string>, run: (api: TestServer) => Promise<void>): Promise<void> {
-  const api = await createTestServer(env, idp);
-  try {
-    await run(api);
-  } finally {
-    await api.close();
-  }
-}
+const withServer = (env: Record<string, string>, run: (api: TestServer) => Promise<void>) =>
+  withTestServer(env, idp, run);
 
 /** A socket that has been acknowledged, with its token in connection_init. */
 async function acknowledged(api: TestServer, token: string) {

@@ -1,5 +1,4 @@
 import { print } from 'graphql';
-import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { GreetingsDocument, type GreetingsSubscription } from '../generated/graphql';
 import { parts } from '../helpers/forge';
 import { until } from '../helpers/process';
@@ -9,23 +8,19 @@ import { closedOf, graphqlWsClient, rawSocket, take } from '../helpers/websocket
 const GREETINGS = print(GreetingsDocument);
 const HELLO = '{ hello { username employeeId scopes } }';
 
-let idp: IdentityProvider;
 let api: TestServer;
 
+// The server's own identity provider (createTestServer starts one, and stops it on close).
 beforeAll(async () => {
-  idp = await startIdentityProvider();
-  api = await createTestServer({}, idp);
+  api = await createTestServer();
 });
-afterAll(async () => {
-  await api.close();
-  await idp.close();
-});
+afterAll(() => api.close());
 
 const now = () => Math.floor(Date.now() / 1000);
 
 describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init', () => {
   it('streams greetings to a verified caller: at once, then every everySeconds', async () => {
-    const token = await idp.mint();
+    const token = await api.idp.mint();
     const client = graphqlWsClient(api.url, token);
     try {
       const started = Date.now();
@@ -50,7 +45,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
   });
 
   it('answers queries on the socket too, with the same rules as HTTP', async () => {
-    const client = graphqlWsClient(api.url, await idp.mint());
+    const client = graphqlWsClient(api.url, await api.idp.mint());
     try {
       expect(await take(client, HELLO, 1)).toEqual([
         { data: { hello: { username: 'ada@contoso.example', employeeId: 'E-1815', scopes: ['access_as_user'] } } },
@@ -61,7 +56,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
   });
 
   it('takes the token from the upgrade request when connection_init carries none (non-browser clients)', async () => {
-    const socket = rawSocket(api.url, { headers: { authorization: `Bearer ${await idp.mint()}` } });
+    const socket = rawSocket(api.url, { headers: { authorization: `Bearer ${await api.idp.mint()}` } });
     await socket.opened;
     socket.ws.send(JSON.stringify({ type: 'connection_init' }));
     await until(() => socket.messages.length > 0);
@@ -71,7 +66,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
   });
 
   it('refuses a user without the scope on that subscription, and the socket stays usable', async () => {
-    const client = graphqlWsClient(api.url, await idp.mint({ scopes: 'Files.Read' }));
+    const client = graphqlWsClient(api.url, await api.idp.mint({ scopes: 'Files.Read' }));
     const opened = () => api.logs.filter((line) => line['event'] === 'socket_opened').length;
     const before = opened();
     try {
@@ -100,7 +95,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
   });
 
   it('refuses an everySeconds out of 1–300 with BAD_REQUEST', async () => {
-    const client = graphqlWsClient(api.url, await idp.mint());
+    const client = graphqlWsClient(api.url, await api.idp.mint());
     try {
       const [result] = await take(client, GREETINGS, 1, { everySeconds: 301 });
       expect(result!.errors).toEqual([
@@ -115,7 +110,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
   });
 
   it('answers a subscription sent over HTTP with an error that points to the socket, not a 500', async () => {
-    const reply = await api.queryWithToken(await idp.mint(), 'subscription { greetings { message } }');
+    const reply = await api.queryWithToken(await api.idp.mint(), 'subscription { greetings { message } }');
     expect(reply.status).toBe(400);
     expect(reply.body).toEqual({
       errors: [
@@ -149,10 +144,10 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
     async (_name, query, variables, operationName, code) => {
       const overHttp = await api.post(JSON.stringify({ query, variables, operationName }), {
         'content-type': 'application/json',
-        authorization: `Bearer ${await idp.mint()}`,
+        authorization: `Bearer ${await api.idp.mint()}`,
       });
       expect(overHttp.status).toBe(400);
-      const client = graphqlWsClient(api.url, await idp.mint());
+      const client = graphqlWsClient(api.url, await api.idp.mint());
       try {
         const results: unknown[] = [];
         const error = await new Promise((resolve) =>
@@ -172,8 +167,8 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
 
   it('applies the operation limits of HTTP: the same error for too many aliases', async () => {
     const deep = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: hello { username }`).join(' ')} }`;
-    const overHttp = await api.queryWithToken(await idp.mint(), deep);
-    const client = graphqlWsClient(api.url, await idp.mint());
+    const overHttp = await api.queryWithToken(await api.idp.mint(), deep);
+    const client = graphqlWsClient(api.url, await api.idp.mint());
     try {
       const [overSocket] = await take(client, deep, 1);
       expect(overSocket).toEqual({ errors: (overHttp.body as { errors: unknown[] }).errors });
@@ -202,17 +197,17 @@ describe('refused tokens close the socket with a documented code and the reason 
     ['a malformed token', async () => 'not-a-jwt', { code: 4401, reason: 'malformed_token' }],
     [
       'a token for another API',
-      () => idp.mint({ audience: 'api://another-api' }),
+      () => api.idp.mint({ audience: 'api://another-api' }),
       { code: 4401, reason: 'wrong_audience' },
     ],
     [
       'a token of another tenant',
-      () => idp.mint({ tenantId: '0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9' }),
+      () => api.idp.mint({ tenantId: '0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9' }),
       { code: 4401, reason: 'wrong_issuer' },
     ],
     [
       'an expired token (4403: reconnect with a new one)',
-      () => idp.mint({ issuedAt: now() - 7200, expiresInSeconds: 3600 }),
+      () => api.idp.mint({ issuedAt: now() - 7200, expiresInSeconds: 3600 }),
       { code: 4403, reason: 'expired' },
     ],
   ])('%s', async (_name, token, closed) => {
@@ -220,7 +215,7 @@ describe('refused tokens close the socket with a documented code and the reason 
   });
 
   it('logs the refusal with its reason and never the token', async () => {
-    const token = await idp.mint({ audience: 'api://another-api' });
+    const token = await api.idp.mint({ audience: 'api://another-api' });
     await refusal(token);
     expect(api.logs.filter((line) => line['event'] === 'auth_failed').at(-1)).toMatchObject({
       reason: 'wrong_audience',
