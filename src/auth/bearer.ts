@@ -5,6 +5,28 @@ export const MAX_AUTHORIZATION_LENGTH = 16 * 1024;
 
 // RFC 7235 credentials: an auth-scheme (a token), then optionally whitespace and the rest.
 const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/s;
+/**
+ * Registered HTTP authentication schemes (IANA), and a few common ones, named in the log when refused. Any other
+ * word before the credential may be the credential itself (a token sent without `Bearer `): it is never logged.
+ */
+const KNOWN_SCHEMES = new Set([
+  'basic',
+  'digest',
+  'negotiate',
+  'ntlm',
+  'dpop',
+  'hoba',
+  'mutual',
+  'vapid',
+  'scram-sha-1',
+  'scram-sha-256',
+  'privatetoken',
+  'concealed',
+  'aws4-hmac-sha256',
+  'token',
+  'apikey',
+]);
+
 // RFC 6750 b64token, with the spaces around it that clients leave.
 const B64TOKEN = /^([A-Za-z0-9\-._~+/]+=*) *$/;
 
@@ -31,9 +53,12 @@ export function extractBearerToken(header: string | readonly string[] | undefine
   if (!credentials) {
     throw new AuthError('invalid_authorization_header', { detail: 'Authorization header without a scheme' });
   }
-  const scheme = credentials[1] as string;
-  if (scheme.toLowerCase() !== 'bearer') {
-    throw new AuthError('unsupported_scheme', { detail: `scheme '${scheme.slice(0, 20)}'` });
+  const scheme = (credentials[1] as string).toLowerCase();
+  if (scheme !== 'bearer') {
+    const detail = KNOWN_SCHEMES.has(scheme)
+      ? `scheme ${scheme}`
+      : `an unknown scheme of ${scheme.length} characters, or a credential without a scheme`;
+    throw new AuthError('unsupported_scheme', { detail });
   }
   const token = B64TOKEN.exec(credentials[2] ?? '');
   if (!token) {
