@@ -6,26 +6,31 @@ import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-c
 export interface GraphClient {
   /** The delegated permission the client asks for, e.g. `https://graph.microsoft.com/User.Read`. */
   readonly scopes: readonly string[];
-  /** `GET /v1.0/me?$select=...` with the caller's Graph token. Throws DownstreamError. */
-  me(accessToken: string, select: readonly string[]): Promise<Record<string, unknown>>;
+  /** `GET /v1.0/me?$select=...` with the caller's Graph token, logging in `log`. Throws DownstreamError. */
+  me(accessToken: string, select: readonly string[], log: Logger): Promise<Record<string, unknown>>;
 }
+
+/** Shortest wait before a retry, whatever Retry-After says: `0` or a date in the past must not make a busy loop. */
+export const MIN_RETRY_SECONDS = 1;
+/** Retries of one request at most, however short the waits. */
+export const MAX_RETRIES = 3;
 
 /**
  * Microsoft Graph, as much of it as the API uses. A 429 or 503 is retried after its Retry-After (1 s, then 2 s ...
- * without one) while the wait fits in the request's retry budget; past it, the failure says when to retry.
+ * without one; never sooner than MIN_RETRY_SECONDS), at most MAX_RETRIES times and while the wait fits in the
+ * request's retry budget; past either, the failure says when to retry.
  */
 export function createGraphClient(options: {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly retryBudgetSeconds: number;
   readonly http: OutboundHttp;
-  readonly logger: Logger;
   readonly onResponse: (status: string) => void;
 }): GraphClient {
-  const { baseUrl, timeoutMs, http, logger, onResponse } = options;
+  const { baseUrl, timeoutMs, http, onResponse } = options;
   return {
     scopes: [`${baseUrl}/User.Read`],
-    async me(accessToken, select) {
+    async me(accessToken, select, logger) {
       const url = `${baseUrl}/v1.0/me?$select=${select.join(',')}`;
       const deadline = Date.now() + options.retryBudgetSeconds * 1000;
       for (let attempt = 0; ; attempt++) {
@@ -52,8 +57,8 @@ export function createGraphClient(options: {
         }
         if (response.status === 429 || response.status === 503) {
           const told = retryAfterSeconds(response.headers['retry-after']);
-          const wait = told ?? 2 ** attempt;
-          if (Date.now() + wait * 1000 <= deadline) {
+          const wait = Math.max(MIN_RETRY_SECONDS, told ?? 2 ** attempt);
+          if (attempt < MAX_RETRIES && Date.now() + wait * 1000 <= deadline) {
             await sleep(wait * 1000);
             continue;
           }

@@ -23,8 +23,11 @@ export interface Downstream {
 export interface DownstreamClients {
   /** Outbound HTTP with the configured trust (also used for Entra ID's keys). */
   readonly http: OutboundHttp;
-  /** A Downstream for one verified caller, from the Authorization value(s) that carried the verified token. */
-  forCaller(principal: Principal, authorization: string | string[] | undefined): Downstream;
+  /**
+   * A Downstream for one verified caller, from the Authorization value(s) that carried the verified token; its log
+   * lines carry `requestId`.
+   */
+  forCaller(principal: Principal, authorization: string | string[] | undefined, requestId: string): Downstream;
   close(): Promise<void>;
 }
 
@@ -66,20 +69,18 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
     http,
     timeoutMs,
     store,
-    logger: log,
   });
   const graph: GraphClient = createGraphClient({
     baseUrl: config.downstream.graphBaseUrl,
     timeoutMs: config.downstream.graphTimeoutMs,
     retryBudgetSeconds: config.downstream.graphRetryBudgetSeconds,
     http,
-    logger: log,
     onResponse: (status) => metrics.graphRequests.inc({ status }),
   });
 
-  const shared = { onBehalfOf, graph, metrics };
-  const forCaller = (principal: Principal, authorization: string | string[] | undefined): Downstream =>
-    principal.kind === 'app' ? appCaller : new CallerDownstream(shared, principal, authorization);
+  const shared = { onBehalfOf, graph, metrics, logger: log };
+  const forCaller = (principal: Principal, authorization: string | string[] | undefined, requestId: string) =>
+    principal.kind === 'app' ? appCaller : new CallerDownstream(shared, principal, authorization, requestId);
 
   return {
     http,
@@ -125,23 +126,32 @@ function caFile(path: string): string {
  */
 class CallerDownstream implements Downstream {
   private profiles: Map<string, Promise<Record<string, unknown>>> | undefined;
+  private logger: Logger | undefined;
 
   constructor(
     private readonly shared: {
       readonly onBehalfOf: OnBehalfOf;
       readonly graph: GraphClient;
       readonly metrics: Metrics;
+      readonly logger: Logger;
     },
     private readonly principal: Principal,
     private readonly authorization: string | string[] | undefined,
+    private readonly requestId: string,
   ) {}
+
+  /** The request's own log, made when a call is made (most requests make none). */
+  private get log(): Logger {
+    this.logger ??= this.shared.logger.child({ requestId: this.requestId });
+    return this.logger;
+  }
 
   async token(scopes: readonly string[]): Promise<string> {
     const { onBehalfOf, metrics } = this.shared;
     // The token was verified from this very value: it parses.
     const assertion = extractBearerToken(this.authorization) as string;
     try {
-      const { token, fromCache } = await onBehalfOf.acquire(assertion, this.principal.tenantId, scopes);
+      const { token, fromCache } = await onBehalfOf.acquire(assertion, this.principal.tenantId, scopes, this.log);
       metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
       return token;
     } catch (error) {
@@ -156,7 +166,7 @@ class CallerDownstream implements Downstream {
     const key = select.join(',');
     let profile = this.profiles.get(key);
     if (profile === undefined) {
-      profile = this.token(graph.scopes).then((accessToken) => graph.me(accessToken, select));
+      profile = this.token(graph.scopes).then((accessToken) => graph.me(accessToken, select, this.log));
       this.profiles.set(key, profile);
     }
     return profile;

@@ -26,6 +26,7 @@ export interface OnBehalfOf {
     assertion: string,
     tenantId: string,
     scopes: readonly string[],
+    log: Logger,
   ): Promise<{ token: string; fromCache: boolean }>;
 }
 
@@ -36,7 +37,6 @@ export interface OnBehalfOfOptions {
   readonly http: OutboundHttp;
   readonly timeoutMs: number;
   readonly store: OboCacheStore;
-  readonly logger: Logger;
 }
 
 /** What one exchange saw of the token endpoint's answer: msal-node keeps neither the headers nor the cause. */
@@ -58,16 +58,9 @@ interface Observed {
  * concurrent requests with one incoming token share one exchange instead of each calling the token endpoint.
  */
 export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
-  const { clientId, authorityHost, http, timeoutMs, store, logger } = options;
+  const { clientId, authorityHost, http, timeoutMs, store } = options;
   const host = new URL(authorityHost).host;
   const metadata = new LRUCache<string, Promise<string>>({ max: 1000, ttl: 24 * 3600 * 1000 });
-  const msalLogger = logger.child({ library: 'msal-node' });
-  const loggerOptions = {
-    piiLoggingEnabled: false,
-    logLevel: LogLevel.Warning,
-    loggerCallback: (level: LogLevel, message: string) =>
-      level === LogLevel.Error ? msalLogger.error(message) : msalLogger.warn(message),
-  };
 
   function authorityMetadata(tenantId: string): Promise<string> {
     let known = metadata.get(tenantId);
@@ -85,19 +78,34 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
   }
 
   /** Exchanges under way, by partition and scopes: concurrent requests with one token share one. */
-  const inFlight = new Map<string, Promise<{ token: string; fromCache: boolean }>>();
+  const inFlight = new Map<
+    string,
+    { readonly exchange: Promise<{ token: string; fromCache: boolean }>; readonly requestId: unknown }
+  >();
 
   return {
-    acquire(assertion, tenantId, scopes) {
+    acquire(assertion, tenantId, scopes, log) {
       const partition = createHash('sha256').update(assertion).digest('base64url');
       const cached = store.accessToken(partition, scopes);
       if (cached !== undefined) return Promise.resolve({ token: cached, fromCache: true });
       const key = `${partition} ${scopes.join(' ')}`;
       const running = inFlight.get(key);
-      // Those who wait for another request's exchange cause no token-endpoint call of their own.
-      if (running) return running.then(({ token }) => ({ token, fromCache: true }));
-      const exchange = exchangeOnce(assertion, partition, tenantId, scopes).finally(() => inFlight.delete(key));
-      inFlight.set(key, exchange);
+      // Those who wait for another request's exchange cause no token-endpoint call of their own; when it fails,
+      // each says so under its own request id, pointing to the request whose lines tell why.
+      if (running) {
+        return running.exchange.then(
+          ({ token }) => ({ token, fromCache: true }),
+          (error: unknown) => {
+            log.info(
+              { event: 'obo_shared_exchange_failed', exchangeRequestId: running.requestId },
+              'On-behalf-of token request failed: see the request that made it',
+            );
+            throw error;
+          },
+        );
+      }
+      const exchange = exchangeOnce(assertion, partition, tenantId, scopes, log).finally(() => inFlight.delete(key));
+      inFlight.set(key, { exchange, requestId: requestIdOf(log) });
       return exchange;
     },
   };
@@ -107,12 +115,13 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
     partition: string,
     tenantId: string,
     scopes: readonly string[],
+    log: Logger,
   ): Promise<{ token: string; fromCache: boolean }> {
     let authorityMetadataJson: string;
     try {
       authorityMetadataJson = await authorityMetadata(tenantId);
     } catch (error) {
-      logger.warn(
+      log.warn(
         { event: 'obo_metadata_unavailable', tenantId, error: describeFailure(error) },
         'Tenant metadata unavailable',
       );
@@ -133,7 +142,7 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
           extractKey: async () => partition,
         }),
       },
-      system: { networkClient: msalNetwork(http, timeoutMs, observed), loggerOptions },
+      system: { networkClient: msalNetwork(http, timeoutMs, observed), loggerOptions: msalLoggerOptions(log) },
     });
     // msal-node consults the cache plugin when it writes a new token, not before its on-behalf-of lookup.
     const cached = await store.get(partition);
@@ -143,9 +152,25 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
       if (!result?.accessToken) throw new Error('no access token in the answer');
       return { token: result.accessToken, fromCache: result.fromCache };
     } catch (error) {
-      throw classify(error, observed, scopes, `${authorityHost}/${tenantId}/oauth2/v2.0/authorize`, logger);
+      throw classify(error, observed, scopes, `${authorityHost}/${tenantId}/oauth2/v2.0/authorize`, log);
     }
   }
+}
+
+/** msal-node's own warnings and errors, in the log of the request that caused them; never personal data. */
+export function msalLoggerOptions(log: Logger) {
+  const msalLogger = log.child({ library: 'msal-node' });
+  return {
+    piiLoggingEnabled: false,
+    logLevel: LogLevel.Warning,
+    loggerCallback: (level: LogLevel, message: string) =>
+      level === LogLevel.Error ? msalLogger.error(message) : msalLogger.warn(message),
+  };
+}
+
+/** The request id a request's child logger carries (for the requests that share its exchange). */
+function requestIdOf(log: Logger): unknown {
+  return log.bindings()['requestId'];
 }
 
 /**
@@ -185,6 +210,23 @@ export function msalNetwork(http: OutboundHttp, timeoutMs: number, observed: Obs
   };
 }
 
+/** Longest part of the token endpoint's error_description that is logged. */
+const MAX_DESCRIPTION = 300;
+
+/**
+ * The token endpoint's error_description as it may be logged: on one line, at most MAX_DESCRIPTION characters, with
+ * every run of 40 or more token characters replaced (an endpoint that echoed the assertion, a secret or a key would
+ * otherwise put it in the log). Entra ID's own descriptions keep their AADSTS code, words and GUIDs.
+ */
+export function sanitizedDescription(description: string | undefined, max = MAX_DESCRIPTION): string | undefined {
+  if (description === undefined) return undefined;
+  const text = String(description)
+    .replace(/[\p{Cc}\p{Cf}\s]+/gu, ' ')
+    .replace(/[A-Za-z0-9\-_.~+/=]{40,}/g, '[redacted]')
+    .trim();
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 /** The AADSTS number of a server error, from msal-node's parsed `error_codes` or the description. */
 function aadsts(error: { errorNo?: string | number; errorMessage?: string }): number | undefined {
   if (error.errorNo !== undefined && error.errorNo !== '') return Number(error.errorNo);
@@ -213,13 +255,18 @@ function classify(
   const status = observed.status ?? 0;
   if (status === 429 || ((status === 503 || status === 504) && observed.retryAfter !== undefined)) {
     return new DownstreamError('throttled', 'token_endpoint', {
-      retryAfterSeconds: retryAfterSeconds(observed.retryAfter) ?? 1,
+      retryAfterSeconds: Math.max(1, retryAfterSeconds(observed.retryAfter) ?? 1),
     });
   }
   if (status >= 500) return new DownstreamError('unavailable', 'token_endpoint');
   if (error instanceof InteractionRequiredAuthError || error instanceof ServerError) {
     const number = aadsts(error);
-    const summary = { event: 'obo_refused', error: error.errorCode, subError: error.subError, aadsts: number };
+    const summary = {
+      event: 'obo_refused',
+      error: sanitizedDescription(error.errorCode, 100),
+      subError: sanitizedDescription(error.subError, 100),
+      aadsts: number,
+    };
     if (number === 65001 || error.subError === 'consent_required' || error.errorCode === 'consent_required') {
       logger.info(summary, 'On-behalf-of token refused: consent missing');
       return new DownstreamError('consent_required', 'token_endpoint', { scope: scopes.join(' ') });
@@ -235,7 +282,7 @@ function classify(
         : new DownstreamError('interaction_required', 'token_endpoint');
     }
     // The API's own credential or registration is wrong: the operator must act, the caller cannot.
-    logger.error({ ...summary, description: error.errorMessage }, 'On-behalf-of token refused');
+    logger.error({ ...summary, description: sanitizedDescription(error.errorMessage) }, 'On-behalf-of token refused');
     return new DownstreamError('refused', 'token_endpoint');
   }
   logger.error({ event: 'obo_failed', error: describeFailure(error) }, 'On-behalf-of token request failed');

@@ -255,6 +255,27 @@ describe('User.profile on behalf of the caller', () => {
     expect(world.graph.requestCount() - graphBefore).toBe(1);
   });
 
+  it('never spins on Retry-After: 0: each retry waits at least 1 s, and there are at most 3', async () => {
+    await withTestServer({ ...world.env, GRAPH_RETRY_BUDGET_SECONDS: '10' }, world.idp, async (patient) => {
+      world.graph.fail({ status: 429, retryAfterSeconds: 0 });
+      const graphBefore = world.graph.requestCount();
+      const started = Date.now();
+      const reply = await patient.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
+      expect(reply.body).toEqual(
+        profileError(
+          'DOWNSTREAM_THROTTLED',
+          'throttled',
+          'graph',
+          'Microsoft Graph is throttling requests: retry after 1 s',
+          { retryAfterSeconds: 1 },
+        ),
+      );
+      // The first request and three retries, each after the 1 s floor (6,304 requests in 10 s without it).
+      expect(world.graph.requestCount() - graphBefore).toBe(4);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    });
+  });
+
   it('answers DOWNSTREAM_UNAVAILABLE when Graph keeps failing with 503 and no Retry-After', async () => {
     world.graph.fail({ status: 503 });
     const reply = await api.queryWithToken(await world.idp.mint(), PROFILE_QUERY);
@@ -344,7 +365,7 @@ describe('configuration', () => {
         ),
       );
       expect(wrong.logs.filter((line) => line['event'] === 'obo_refused')).toEqual([
-        expect.objectContaining({ level: 50, error: 'invalid_client', aadsts: 7000215 }),
+        expect.objectContaining({ level: 50, error: 'invalid_client', aadsts: 7000215, requestId }),
       ]);
       expect(wrong.rawLogs()).not.toContain('not-the-secret');
     });
@@ -386,7 +407,12 @@ describe('configuration', () => {
           ),
         );
         expect(elsewhere.logs.filter((line) => line['event'] === 'graph_refused')).toEqual([
-          expect.objectContaining({ level: 50, status: 401, graphError: 'InvalidAuthenticationToken' }),
+          expect.objectContaining({
+            level: 50,
+            status: 401,
+            graphError: 'InvalidAuthenticationToken',
+            requestId: reply.body.errors[0]!.extensions.requestId,
+          }),
         ]);
       },
     );
