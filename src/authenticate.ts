@@ -32,8 +32,11 @@ export const NOT_GUESSING: ReadonlySet<AuthReason> = new Set(['expired', 'not_ye
 /**
  * One way to turn credentials into a caller, for every transport. A token verified before and remembered passes
  * without touching the address's budget, so neighbours behind one NAT address who spend it cannot lock out a caller
- * already known. Any other token first takes one of the address's verification slots: a failure keeps it, success
- * or a refusal that is no sign of guessing gives it back (see `NOT_GUESSING`).
+ * already known. Any other token waits for one of the address's verification slots (a few at once per address),
+ * is refused when the address has spent its failure budget, and is verified; a failure that looks like guessing
+ * (not `NOT_GUESSING`) is counted before the slot is given back, so the verifications waiting see it. Of forged
+ * tokens arriving together from one address, at most the budget plus the slots (less one) reach a signature check
+ * in each process; valid tokens are never refused for arriving together, only queued.
  */
 export function createAuthenticator(
   verifier: TokenVerifier,
@@ -55,28 +58,31 @@ export function createAuthenticator(
     facts: RequestFacts,
   ): Promise<Principal | null> {
     const budgetKey = budgetKeyOf(facts.clientAddress);
-    let reserved = false;
+    let release: (() => void) | undefined;
     try {
       const token = extractBearerToken(authorization);
       if (token === undefined) return null;
       let principal = verifier.cached(token);
       if (principal === undefined) {
-        await limits.reserveVerification(budgetKey);
-        reserved = true;
+        release = await limits.admitVerification(budgetKey);
         principal = await verifier.verifyFresh(token);
-        reserved = false;
-        await limits.releaseVerification(budgetKey);
+        release();
+        release = undefined;
       }
       await limits.consumeCaller(callerKey(principal));
       return principal;
     } catch (error) {
       if (error instanceof RateLimitedError) {
+        release?.();
         audit.rateLimited(error, facts);
         throw error;
       }
       const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
-      if (reserved && !guessing) await limits.releaseVerification(budgetKey);
-      else if (!reserved && guessing) await limits.recordAuthFailure(budgetKey);
+      try {
+        if (guessing) await limits.recordAuthFailure(budgetKey);
+      } finally {
+        release?.();
+      }
       if (!(error instanceof AuthError)) {
         logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
         throw new AuthenticationInternalError();

@@ -19,14 +19,13 @@ export class RateLimitedError extends Error {
 
 export interface RateLimits {
   /**
-   * Takes one of a client address's verification slots, or throws when none is left. A slot stays taken by a
-   * verification in flight and by a failed one, so the budget bounds both at once: however many forged tokens
-   * arrive together, at most the budget of them reach a signature check.
+   * Waits for one of the address's verification slots (RATE_LIMIT_VERIFICATIONS_IN_FLIGHT per address and
+   * process), then throws when the address has spent its failure budget; resolves to the function that gives the
+   * slot back. Valid tokens beyond the slots wait their turn rather than fail; forged ones are checked in at most
+   * that many at once, so that failures are counted before more of them reach a signature check.
    */
-  reserveVerification(addressKey: string): Promise<void>;
-  /** Gives a slot back: the token was valid, or was refused for a reason that is no sign of guessing. */
-  releaseVerification(addressKey: string): Promise<void>;
-  /** Counts a failure that took no slot (a malformed Authorization header). */
+  admitVerification(addressKey: string): Promise<() => void>;
+  /** Counts a failed authentication against the address's budget. */
   recordAuthFailure(addressKey: string): Promise<void>;
   /** Spends one request of a verified caller's budget, or throws. */
   consumeCaller(callerKey: string): Promise<void>;
@@ -39,9 +38,10 @@ interface Count {
   readonly msBeforeNext: number;
 }
 
-/** Fixed-window counters: `add` changes a key's points (negative to give back) atomically and reports the total. */
+/** Fixed-window counters: `add` adds points to a key atomically and reports the total; `get` only reads it. */
 interface Counters {
   add(key: string, points: number): Count | Promise<Count>;
+  get(key: string): Count | Promise<Count>;
 }
 
 /**
@@ -60,16 +60,20 @@ export function createRateLimits(settings: Config['rateLimits'], logger: Logger)
   const failures = counters('auth_failures', settings.authFailuresWindowSeconds);
   const callers = counters('caller_requests', settings.callerWindowSeconds);
 
+  const slots = new Slots(settings.verificationsInFlight);
+
   return {
-    async reserveVerification(addressKey) {
-      const count = await failures.add(addressKey, 1);
-      if (count.consumed <= settings.authFailures) return;
-      // A refused reservation holds no slot: only failures and verifications in flight do.
-      await failures.add(addressKey, -1);
-      throw new RateLimitedError('auth_failures', retryAfter(count));
-    },
-    async releaseVerification(addressKey) {
-      await failures.add(addressKey, -1);
+    async admitVerification(addressKey) {
+      const release = await slots.take(addressKey);
+      try {
+        // Read once the slot is taken: the failures of the verifications this one waited for count.
+        const count = await failures.get(addressKey);
+        if (count.consumed >= settings.authFailures) throw new RateLimitedError('auth_failures', retryAfter(count));
+      } catch (error) {
+        release();
+        throw error;
+      }
+      return release;
     },
     async recordAuthFailure(addressKey) {
       await failures.add(addressKey, 1);
@@ -109,13 +113,52 @@ class MemoryCounters implements Counters {
   add(key: string, points: number, now = Date.now()): Count {
     let window = this.windows.get(key);
     if (window === undefined || window.resetAt <= now) {
-      // Giving back to a window that has ended gives nothing: the new window starts empty.
-      if (points < 0) return { consumed: 0, msBeforeNext: 0 };
       window = { consumed: 0, resetAt: now + this.windowMs };
       this.windows.set(key, window);
     }
-    window.consumed = Math.max(0, window.consumed + points);
+    window.consumed += points;
     return { consumed: window.consumed, msBeforeNext: window.resetAt - now };
+  }
+
+  get(key: string, now = Date.now()): Count {
+    const window = this.windows.peek(key);
+    if (window === undefined || window.resetAt <= now) return { consumed: 0, msBeforeNext: 0 };
+    return { consumed: window.consumed, msBeforeNext: window.resetAt - now };
+  }
+}
+
+/**
+ * Slots per key, in one process: at most `size` holders of a key at once, the others waiting in arrival order. A
+ * key's entry exists only while it has holders, so the map grows with the verifications in flight, not with the
+ * number of addresses ever seen.
+ */
+class Slots {
+  private readonly keys = new Map<string, { held: number; readonly waiting: (() => void)[] }>();
+
+  constructor(private readonly size: number) {}
+
+  take(key: string): Promise<() => void> {
+    let entry = this.keys.get(key);
+    if (entry === undefined) {
+      entry = { held: 0, waiting: [] };
+      this.keys.set(key, entry);
+    }
+    const held = entry;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const next = held.waiting.shift();
+      if (next) return next();
+      held.held -= 1;
+      if (held.held === 0) this.keys.delete(key);
+    };
+    if (held.held < this.size) {
+      held.held += 1;
+      return Promise.resolve(release);
+    }
+    // A waiter inherits the slot of the holder that releases it: `held` does not change.
+    return new Promise((resolve) => held.waiting.push(() => resolve(release)));
   }
 }
 
@@ -139,6 +182,17 @@ class RedisCounters implements Counters {
       return { consumed: result.consumedPoints, msBeforeNext: result.msBeforeNext };
     } catch {
       return this.fallback.add(key, points);
+    }
+  }
+
+  async get(key: string): Promise<Count> {
+    try {
+      const result = await this.limiter.get(key);
+      return result === null
+        ? { consumed: 0, msBeforeNext: 0 }
+        : { consumed: result.consumedPoints, msBeforeNext: result.msBeforeNext };
+    } catch {
+      return this.fallback.get(key);
     }
   }
 }
