@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from 'graphql';
 import { CloseCode as Protocol } from 'graphql-ws';
 import { AuthError } from './auth';
 import type { DownstreamError } from './downstream/errors';
@@ -100,6 +100,11 @@ export function authenticationFailure(error: unknown, requestId: string, retryAf
 export const CloseCode = {
   /** The server is stopping (after its drain period): reconnect, to another instance. */
   GOING_AWAY: 1001,
+  /**
+   * A socket past one of its own limits: too many messages before connection_init or per second, too many refused
+   * operations. graphql-ws's client reconnects after it, as after any code it does not know.
+   */
+  POLICY_VIOLATION: 1008,
   /** A message over WS_MAX_MESSAGE_BYTES (closed by the ws library). */
   MESSAGE_TOO_BIG: 1009,
   /** A budget is spent or the signing keys are unavailable: reconnect later. */
@@ -173,6 +178,24 @@ export function unresolvedOperation(operationName: string | null | undefined): G
     ? `Unknown operation named "${operationName.slice(0, 100)}".`
     : 'Must provide operation name if query contains multiple operations.';
   return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+}
+
+/**
+ * An operation type the schema has no root for (a mutation here): the client's mistake, refused as a bad request
+ * before execution, where graphql-js 16 would fail inside it with an internal error.
+ */
+export function unsupportedOperation(schema: GraphQLSchema, operation: OperationTypeNode): GraphQLError | undefined {
+  if (schema.getRootType(operation)) return undefined;
+  return new GraphQLError(`This API has no ${operation} operations`, {
+    extensions: { code: ErrorCode.BAD_REQUEST, reason: 'operation_not_supported', http: { status: 400 } },
+  });
+}
+
+/** An operation sent on a socket that is closing: it does not run. */
+export function socketClosing(): GraphQLError {
+  return new GraphQLError('The socket is closing: reconnect to run operations', {
+    extensions: { code: ErrorCode.BAD_REQUEST, reason: 'socket_closing' },
+  });
 }
 
 /** An unexpected failure before execution: masked, with the request id to find the log line. */

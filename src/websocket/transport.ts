@@ -1,7 +1,21 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { getOperationAST, getVariableValues, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
-import { CloseCode as Protocol, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
+import {
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  parse,
+  validate,
+  type ExecutionArgs,
+  type GraphQLSchema,
+} from 'graphql';
+import {
+  CloseCode as Protocol,
+  handleProtocols,
+  makeServer,
+  type ServerOptions,
+  type SubscribePayload,
+} from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { pathOf, requestIdOf } from '../access-log';
 import type { Audit } from '../audit';
@@ -16,7 +30,9 @@ import {
   requestError,
   rateLimited,
   socketClose,
+  socketClosing,
   unresolvedOperation,
+  unsupportedOperation,
 } from '../errors';
 import { authorizationHeaders } from '../http/authorization';
 import { budgetKeyOf, clientAddress } from '../http/client-address';
@@ -70,6 +86,12 @@ interface SocketState {
   closeReason: string | undefined;
   /** The code the server closed with (a socket cut after an error sees 1006 itself, whatever it sent). */
   closeCode: number | undefined;
+  /** Messages received: in all before connection_init is acknowledged, and in the current one-second window. */
+  messagesBeforeInit: number;
+  messagesInWindow: number;
+  windowStartedAt: number;
+  /** Operations refused for a limit (too many at once, caller budget spent) on this socket. */
+  refusals: number;
 }
 
 type ConnectionParams = Record<string, unknown> | undefined;
@@ -79,6 +101,16 @@ interface Extra {
 }
 
 const PATH = '/graphql';
+/**
+ * Messages a socket may send before its connection_init is acknowledged: graphql-ws's client sends one (the init)
+ * and waits; a few pings are tolerated. Each would otherwise be answered while the token is not even checked.
+ */
+export const MAX_MESSAGES_BEFORE_INIT = 10;
+/**
+ * Operations refused for a limit (`too_many_operations`, `caller_requests`) after which the socket is closed: each
+ * refusal is an answer the server writes for free, and a client that keeps asking is not reading them.
+ */
+export const MAX_REFUSALS_PER_SOCKET = 10;
 // setTimeout fires at once beyond this (about 24.8 days): a longer wait is taken in steps.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -89,6 +121,7 @@ const CLOSE_NAMES: Readonly<Record<number, string>> = {
   1005: 'no_status',
   1006: 'abnormal',
   [CloseCode.MESSAGE_TOO_BIG]: 'message_too_big',
+  [CloseCode.POLICY_VIOLATION]: 'policy_violation',
   [Protocol.BadRequest]: 'bad_message',
   [Protocol.Unauthorized]: 'unauthorized',
   [Protocol.SubprotocolNotAcceptable]: 'subprotocol_not_acceptable',
@@ -151,6 +184,10 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         expiry: undefined,
         closeReason: undefined,
         closeCode: undefined,
+        messagesBeforeInit: 0,
+        messagesInWindow: 0,
+        windowStartedAt: Date.now(),
+        refusals: 0,
       };
       states.set(ws, state);
       adjust(socketsPerAddress, budgetKey, 1);
@@ -193,7 +230,10 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         send: (data) =>
           new Promise<void>((resolve, reject) => {
             if (ws.readyState !== ws.OPEN) return resolve();
-            ws.send(data, (error) => (error ? reject(error) : resolve()));
+            // A write that fails because the socket was cut meanwhile is no error of the operation's.
+            ws.send(data, (error) => (error && ws.readyState === ws.OPEN ? reject(error) : resolve()));
+            // A client that does not read its answers makes them queue here: past the bound, it is cut.
+            if (ws.bufferedAmount > settings.maxBufferedBytes) cut(ws, state, 'send_buffer_full');
           }),
         // graphql-ws's own closes (4400 bad message, 4408 init timeout ...) are named in the log by CLOSE_NAMES.
         close: (code, reason) => {
@@ -203,6 +243,8 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
         },
         onMessage: (handle) =>
           ws.on('message', async (data) => {
+            // A socket that is closing (its token expired, a limit was reached) runs nothing more.
+            if (ws.readyState !== ws.OPEN || !admitMessage(ws, state)) return;
             try {
               await handle(String(data));
             } catch (error) {
@@ -218,6 +260,44 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
       closed(ws, state, code);
       void ended(code, String(reason));
     });
+  }
+
+  /**
+   * Counts a message against the socket's limits, closing it when one is passed: before its connection_init is
+   * acknowledged a socket may send MAX_MESSAGES_BEFORE_INIT messages, and at any time WS_MAX_MESSAGES_PER_SECOND.
+   */
+  function admitMessage(ws: WebSocket, state: SocketState): boolean {
+    const now = Date.now();
+    if (now - state.windowStartedAt >= 1000) {
+      state.windowStartedAt = now;
+      state.messagesInWindow = 0;
+    }
+    state.messagesInWindow += 1;
+    if (state.principal === null) state.messagesBeforeInit += 1;
+    const overLimit =
+      state.messagesBeforeInit > MAX_MESSAGES_BEFORE_INIT
+        ? 'too_many_messages_before_init'
+        : state.messagesInWindow > settings.maxMessagesPerSecond
+          ? 'too_many_messages'
+          : undefined;
+    if (overLimit === undefined) return true;
+    logger.warn({ event: 'socket_limit', reason: overLimit, ...facts(state) }, 'Socket closed: message limit');
+    close(ws, state, CloseCode.POLICY_VIOLATION, overLimit);
+    return false;
+  }
+
+  /**
+   * Ends a socket at once, without a close handshake: its client is not reading, so a close frame would wait behind
+   * what is queued. Everything queued for it is dropped with it.
+   */
+  function cut(ws: WebSocket, state: SocketState, reason: string): void {
+    if (ws.readyState === ws.CLOSED) return;
+    state.closeReason ??= reason;
+    logger.warn(
+      { event: 'socket_limit', reason, bufferedBytes: ws.bufferedAmount, ...facts(state) },
+      'Socket cut: its client does not read',
+    );
+    ws.terminate();
   }
 
   function close(ws: WebSocket, state: SocketState, code: number, reason: string): void {
@@ -256,6 +336,70 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
     const wait = principal.expiresAt * 1000 + skewMs - Date.now();
     if (wait <= 0) return close(ws, state, CloseCode.TOKEN_EXPIRED, 'expired');
     state.expiry = setTimeout(() => closeAtExpiry(ws, state, principal), Math.min(wait, MAX_TIMER_MS));
+  }
+
+  /** Refuses an operation for a limit; a socket that collects MAX_REFUSALS_PER_SOCKET of them is closed. */
+  function refuse(ws: WebSocket, state: SocketState, errors: readonly GraphQLError[]): readonly GraphQLError[] {
+    state.refusals += 1;
+    if (state.refusals >= MAX_REFUSALS_PER_SOCKET) {
+      logger.warn({ event: 'socket_limit', reason: 'too_many_refusals', ...facts(state) }, 'Socket closed');
+      close(ws, state, CloseCode.POLICY_VIOLATION, 'too_many_refusals');
+    }
+    return errors;
+  }
+
+  /**
+   * An operation's way to execution: the caller's budget, then parsing, validation, the operation and its variables,
+   * as Apollo Server takes them over HTTP; the arguments to execute it with, or the errors that refuse it.
+   */
+  async function admit(
+    ws: WebSocket,
+    state: SocketState,
+    principal: Principal,
+    id: string,
+    payload: SubscribePayload,
+  ): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    try {
+      await authenticator.consumeCaller(principal, facts(state));
+    } catch (error) {
+      if (error instanceof RateLimitedError) return refuse(ws, state, [rateLimited(error)]);
+      throw error;
+    }
+    let document;
+    try {
+      document = parse(payload.query, operations.parseOptions);
+    } catch (error) {
+      return [requestError(error as GraphQLError, 'GRAPHQL_PARSE_FAILED', production)];
+    }
+    const invalid = validate(schema, document, operations.allValidationRules);
+    if (invalid.length > 0) {
+      return invalid.map((error) => requestError(error, 'GRAPHQL_VALIDATION_FAILED', production));
+    }
+    // As Apollo Server does before executing: the operation named, and the variables coerced, with its codes.
+    const operation = getOperationAST(document, payload.operationName);
+    if (!operation) return [unresolvedOperation(payload.operationName)];
+    const unsupported = unsupportedOperation(schema, operation.operation);
+    if (unsupported) return [unsupported];
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+    if (coerced.errors) return coerced.errors.map((error) => requestError(error, 'BAD_USER_INPUT', false));
+    // The budget may have been awaited while the socket began to close: nothing starts on a closing socket.
+    if (ws.readyState !== ws.OPEN) return [socketClosing()];
+    const subscription = operation.operation === 'subscription';
+    state.operations.set(id, subscription);
+    if (subscription) metrics.subscriptionsActive.inc();
+    const contextValue: Context = {
+      principal,
+      ...facts(state),
+      // One per operation, as over HTTP: a subscription fetches the profile once, not on every event.
+      downstream: downstream.forCaller(principal, state.authorization, state.requestId),
+    };
+    return {
+      schema,
+      document,
+      contextValue,
+      ...(payload.operationName != null && { operationName: payload.operationName }),
+      ...(payload.variables != null && { variableValues: payload.variables }),
+    };
   }
 
   const facts = (state: SocketState) => ({ requestId: state.requestId, clientAddress: state.clientAddress });
@@ -297,54 +441,32 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
     async onSubscribe({ extra: { socket: ws } }, id, payload) {
       const state = states.get(ws);
       const principal = state?.principal;
-      if (!state || !principal) return [new GraphQLError('Socket closed')];
+      if (!state || !principal || ws.readyState !== ws.OPEN) return [socketClosing()];
+      // A socket whose token expired is closing; a client that does not answer the close starts nothing more.
+      if (principal.expiresAt * 1000 + skewMs <= Date.now()) {
+        close(ws, state, CloseCode.TOKEN_EXPIRED, 'expired');
+        return [socketClosing()];
+      }
       if (state.operations.size >= settings.maxOperationsPerSocket) {
-        return [
+        return refuse(ws, state, [
           new GraphQLError(
             `At most ${settings.maxOperationsPerSocket} operations may run at once on one socket: complete one first`,
             { extensions: { code: ErrorCode.RATE_LIMITED, reason: 'too_many_operations' } },
           ),
-        ];
+        ]);
       }
+      // Counted before anything is awaited: the operations of a burst read in one go each see those before them.
+      state.operations.set(id, false);
+      let admitted: ExecutionArgs | readonly GraphQLError[];
       try {
-        await authenticator.consumeCaller(principal, facts(state));
+        admitted = await admit(ws, state, principal, id, payload);
       } catch (error) {
-        if (error instanceof RateLimitedError) return [rateLimited(error)];
+        state.operations.delete(id);
         throw error;
       }
-      let document;
-      try {
-        document = parse(payload.query, operations.parseOptions);
-      } catch (error) {
-        return [requestError(error as GraphQLError, 'GRAPHQL_PARSE_FAILED', production)];
-      }
-      const invalid = validate(schema, document, operations.allValidationRules);
-      if (invalid.length > 0) {
-        return invalid.map((error) => requestError(error, 'GRAPHQL_VALIDATION_FAILED', production));
-      }
-      // As Apollo Server does before executing: the operation named, and the variables coerced, with its codes.
-      const operation = getOperationAST(document, payload.operationName);
-      if (!operation) return [unresolvedOperation(payload.operationName)];
-      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-      if (coerced.errors) return coerced.errors.map((error) => requestError(error, 'BAD_USER_INPUT', false));
-      const subscription = operation.operation === 'subscription';
-      state.operations.set(id, subscription);
-      if (subscription) metrics.subscriptionsActive.inc();
-      const contextValue: Context = {
-        principal,
-        ...facts(state),
-        // One per operation, as over HTTP: a subscription fetches the profile once, not on every event.
-        downstream: downstream.forCaller(principal, state.authorization),
-      };
-      return {
-        schema,
-        document,
-        contextValue,
-        ...(payload.operationName != null && { operationName: payload.operationName }),
-        ...(payload.variables != null && { variableValues: payload.variables }),
-      };
+      if (!('schema' in admitted)) state.operations.delete(id);
+      return admitted;
     },
-
     onNext({ extra: { socket: ws } }, _id, _payload, args, result) {
       if (!result.errors) return;
       audit.executionErrors(result.errors, args.contextValue as Context);

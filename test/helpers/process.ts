@@ -17,19 +17,22 @@ export function requireBuild(): void {
 export function startProduction(
   idp: IdentityProvider,
   env: Record<string, string> = {},
+  unset: readonly string[] = [],
 ): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [dist('main.js')], {
-    env: {
-      ...baseEnv,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      AZURE_TENANT_ID: idp.tenantId,
-      AZURE_CLIENT_ID: idp.clientId,
-      AZURE_AUTHORITY_HOST: idp.url,
-      ...env,
-    },
-  });
+  const environment: Record<string, string> = {
+    ...baseEnv,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    AZURE_TENANT_ID: idp.tenantId,
+    AZURE_CLIENT_ID: idp.clientId,
+    AZURE_AUTHORITY_HOST: idp.url,
+    API_REQUIRED_SCOPES: 'access_as_user',
+    API_REQUIRED_APP_ROLES: 'Hello.Read.All',
+    ...env,
+  };
+  for (const name of unset) delete environment[name];
+  return spawn(process.execPath, [dist('main.js')], { env: environment });
 }
 
 export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10000): Promise<string> {
@@ -60,9 +63,9 @@ export function collectLogLines(child: ChildProcessWithoutNullStreams): Record<s
   return lines;
 }
 
-export async function until(condition: () => boolean, timeoutMs = 10000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((wait) => setTimeout(wait, 25));
   }

@@ -139,6 +139,7 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
       undefined,
       'BAD_USER_INPUT',
     ],
+    ['a mutation (this API has none)', 'mutation { hello { username } }', undefined, undefined, 'BAD_REQUEST'],
   ])(
     'answers %s with the error HTTP gives (%s), not an internal error',
     async (_name, query, variables, operationName, code) => {
@@ -164,6 +165,20 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
       }
     },
   );
+
+  it('refuses a mutation as the client mistake it is: 400 BAD_REQUEST, and nothing logged as an error', async () => {
+    const reply = await api.queryWithToken(await api.idp.mint(), 'mutation { hello { username } }');
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({
+      errors: [
+        {
+          message: 'This API has no mutation operations',
+          extensions: { code: 'BAD_REQUEST', reason: 'operation_not_supported' },
+        },
+      ],
+    });
+    expect(api.logs.filter((line) => (line['level'] as number) >= 50)).toEqual([]);
+  });
 
   it('applies the operation limits of HTTP: the same error for too many aliases', async () => {
     const deep = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: hello { username }`).join(' ')} }`;
