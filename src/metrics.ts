@@ -8,6 +8,8 @@ export interface Metrics {
   readonly keyFetches: Counter<'source' | 'result'>;
   readonly rateLimited: Counter<'limiter'>;
   readonly connectionsDropped: Counter;
+  /** Idle connections closed to make room for a new one while every slot was taken. */
+  readonly connectionsEvicted: Counter;
   /** WebSocket connections open now (graphql-ws). */
   readonly socketsOpen: Gauge;
   /** Subscriptions running now on the sockets. */
@@ -91,7 +93,12 @@ export function createMetrics(): Metrics {
     }),
     connectionsDropped: new Counter({
       name: 'http_connections_dropped_total',
-      help: 'Connections closed at once because HTTP_MAX_CONNECTIONS were open',
+      help: 'New connections closed at once: HTTP_MAX_CONNECTIONS_PER_ADDRESS, or HTTP_MAX_CONNECTIONS all busy',
+      registers,
+    }),
+    connectionsEvicted: new Counter({
+      name: 'http_connections_evicted_total',
+      help: 'Idle connections closed to make room while HTTP_MAX_CONNECTIONS were open',
       registers,
     }),
     socketsOpen: new Gauge({

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { until } from '../helpers/process';
 import { createTestServer, type TestServer } from '../helpers/server';
 
 // Short limits so that the test takes seconds; the defaults are 30 s, 10 s and 1,000 connections.
@@ -98,5 +99,84 @@ describe('slow and idle clients', () => {
     expect(await greeting()).toBe(200);
     const metrics = await api.get('/metrics');
     expect(String(metrics.body)).toMatch(/^http_connections_dropped_total [1-9]\d*$/m);
+  });
+});
+
+/** A keep-alive connection from `localAddress` that has had one request answered and now sits idle. */
+async function idleConnection(server: TestServer, localAddress: string): Promise<Held> {
+  const { port } = new URL(server.url);
+  const socket = connect({ port: Number(port), host: '127.0.0.1', localAddress });
+  let answer = '';
+  const closed = new Promise<{ afterMs: number; answer: string }>((resolve) => {
+    socket.on('close', () => resolve({ afterMs: 0, answer }));
+    socket.on('error', () => undefined);
+  });
+  const answered = new Promise<void>((resolve) =>
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString();
+      if (answer.includes('{"status":"ok"}')) resolve();
+    }),
+  );
+  socket.write('GET /healthz HTTP/1.1\r\nHost: api.example\r\n\r\n');
+  await Promise.race([answered, closed]);
+  return { socket, closed };
+}
+
+/** One probe of /healthz on a new connection from `localAddress`: its status, or 0 if the connection was closed. */
+async function probe(server: TestServer, localAddress: string): Promise<number> {
+  const held = await idleConnection(server, localAddress);
+  held.socket.destroy();
+  const status = /^HTTP\/1\.1 (\d{3})/.exec((await held.closed).answer);
+  return status ? Number(status[1]) : 0;
+}
+
+describe('connections per address', () => {
+  it('keeps another address answered while one holds every slot with idle connections, closing its longest idle', async () => {
+    const crowded = await createTestServer({ HTTP_MAX_CONNECTIONS: '20', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000' });
+    try {
+      const hog = await Promise.all(Array.from({ length: 20 }, () => idleConnection(crowded, '127.0.0.1')));
+      // A platform's probes come from addresses of their own; each takes the place of one of the hog's idle ones.
+      const statuses = [];
+      for (let i = 0; i < 5; i += 1) statuses.push(await probe(crowded, '127.0.0.2'));
+      expect(statuses).toEqual([200, 200, 200, 200, 200]);
+      expect(String((await crowded.get('/metrics')).body)).toMatch(/^http_connections_evicted_total [1-9]$/m);
+      hog.forEach((held) => held.socket.destroy());
+    } finally {
+      await crowded.close();
+    }
+  });
+
+  it('closes at once a connection over HTTP_MAX_CONNECTIONS_PER_ADDRESS, while other addresses are served', async () => {
+    const capped = await createTestServer({
+      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000',
+    });
+    try {
+      const held = await Promise.all(Array.from({ length: 5 }, () => idleConnection(capped, '127.0.0.3')));
+      expect(await probe(capped, '127.0.0.3')).toBe(0);
+      expect(await probe(capped, '127.0.0.4')).toBe(200);
+      expect(String((await capped.get('/metrics')).body)).toMatch(/^http_connections_dropped_total 1$/m);
+      // Once one of its connections ends (as the server sees it, a moment after the client), it is served again.
+      held[0]!.socket.destroy();
+      await until(async () => (await probe(capped, '127.0.0.3')) === 200);
+      held.forEach((connection) => connection.socket.destroy());
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('does not cap connections per address behind a trusted proxy, whose address every connection has', async () => {
+    const proxied = await createTestServer({
+      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000',
+      TRUST_PROXY: '1',
+    });
+    try {
+      const held = await Promise.all(Array.from({ length: 10 }, () => idleConnection(proxied, '127.0.0.5')));
+      expect(await probe(proxied, '127.0.0.5')).toBe(200);
+      held.forEach((connection) => connection.socket.destroy());
+    } finally {
+      await proxied.close();
+    }
   });
 });
