@@ -1,10 +1,14 @@
+import { closest } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { GUID, isAllowedAuthority, MULTI_TENANT } from './auth/options';
 import type { TokenVersion, VerifierOptions } from './auth';
 
 /** The one reader of process.env. Every setting, its default and its check live here. */
 export interface Config {
+  /** Production unless NODE_ENV says otherwise: an unset NODE_ENV never turns on the IDE or introspection. */
   readonly env: 'development' | 'test' | 'production';
+  /** Whether NODE_ENV was set, or `env` is the default (said at start-up). */
+  readonly envFromDefault: boolean;
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
@@ -27,6 +31,8 @@ export interface Config {
   readonly rateLimits: {
     /** Failed authentications per client address and window before that address gets 429. */
     readonly authFailures: number;
+    /** New tokens of one client address verified at once per process; more wait their turn. */
+    readonly verificationsInFlight: number;
     readonly authFailuresWindowSeconds: number;
     /** Requests per verified caller and window. */
     readonly callerRequests: number;
@@ -44,8 +50,10 @@ export interface Config {
     readonly headersTimeoutMs: number;
     /** How long an idle keep-alive connection stays open. */
     readonly keepAliveTimeoutMs: number;
-    /** Open connections at most; the server closes any further one at once. */
+    /** Open connections at most; past it an idle one makes room, or the new one is closed at once. */
     readonly maxConnections: number;
+    /** Open connections from one client address (an IPv6 /64) at most, when no proxy is trusted. */
+    readonly maxConnectionsPerAddress: number;
   };
   /** GraphQL over WebSocket (graphql-ws) at /graphql. */
   readonly websocket: {
@@ -61,6 +69,10 @@ export interface Config {
     readonly maxOperationsPerSocket: number;
     /** Seconds between pings to each socket; a socket that missed the previous pong is closed. */
     readonly pingIntervalSeconds: number;
+    /** Bytes queued for a socket whose client does not read, past which the socket is cut. */
+    readonly maxBufferedBytes: number;
+    /** Messages one socket may send in one second; over it, the socket is closed. */
+    readonly maxMessagesPerSecond: number;
   };
   readonly shutdown: {
     /** Seconds the server keeps serving after SIGTERM (readiness failing, connections closed after each answer). */
@@ -188,6 +200,108 @@ const path = (name: string) =>
       message: `${name} is empty: set a file's path or unset it`,
     });
 
+/** `API_REQUIRED_SCOPES=*`: any verified user token, whatever its scopes. */
+export const ANY_SCOPE = '*';
+/** `API_REQUIRED_APP_ROLES=none`: app-only tokens are refused. */
+export const NO_APP_TOKENS = 'none';
+
+/**
+ * A required-permissions list where `word` (alone) states the open or closed policy explicitly and means the empty
+ * list; `other`, the other list's word, is a mistake here.
+ */
+function explicitPolicy(items: string[], ctx: z.RefinementCtx, name: string, word: string, other: string): string[] {
+  if (items.includes(other)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${name} cannot be ${other}: name the ${name.endsWith('SCOPES') ? 'scopes' : 'app roles'}, or ${word}`,
+    });
+  }
+  if (!items.includes(word)) return items;
+  if (items.length > 1) ctx.addIssue({ code: 'custom', message: `${name}=${word} stands alone: list nothing with it` });
+  return [];
+}
+
+/**
+ * The prefixes of this API's settings. A variable with one of them that is not a setting is a mistake (a
+ * misspelling such as API_REQUIRED_SCOPE would otherwise be ignored, and the access it meant to restrict left open),
+ * unless another program is known to read it (FOREIGN_SETTINGS).
+ */
+export const SETTING_PREFIXES: readonly string[] = [
+  'API_',
+  'AZURE_',
+  'CORS_',
+  'DEV_',
+  'GRAPH_',
+  'GRAPHQL_',
+  'HTTP_',
+  'LOG_',
+  'OBO_',
+  'OUTBOUND_',
+  'RATE_LIMIT_',
+  'REDIS_',
+  'SHUTDOWN_',
+  'TOKEN_CACHE_',
+  'TRUST_',
+  'WS_',
+];
+
+/**
+ * Variables with one of the prefixes that the API does not read but other software sets or reads in the same
+ * environment: the Azure SDKs and CLI (EnvironmentCredential, workload identity's webhook), and HTTP proxies. A
+ * variable added here should be named in docs/settings.md's list too.
+ */
+export const FOREIGN_SETTINGS: ReadonlySet<string> = new Set([
+  'AZURE_CLIENT_SECRET',
+  'AZURE_CLIENT_CERTIFICATE_PATH',
+  'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN',
+  'AZURE_USERNAME',
+  'AZURE_PASSWORD',
+  'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_TOKEN_CREDENTIALS',
+  'AZURE_REGIONAL_AUTHORITY_NAME',
+  'AZURE_POD_IDENTITY_AUTHORITY_HOST',
+  'AZURE_ADDITIONALLY_ALLOWED_TENANTS',
+  'AZURE_IDENTITY_DISABLE_MULTITENANTAUTH',
+  'AZURE_SUBSCRIPTION_ID',
+  'AZURE_RESOURCE_GROUP',
+  'AZURE_LOCATION',
+  'AZURE_ENV_NAME',
+  'AZURE_LOG_LEVEL',
+  'AZURE_CONFIG_DIR',
+  'AZURE_EXTENSION_DIR',
+  'AZURE_CORE_COLLECT_TELEMETRY',
+  'AZURE_CORE_OUTPUT',
+  'AZURE_CORE_ONLY_SHOW_ERRORS',
+  'AZURE_HTTP_USER_AGENT',
+  'AZURE_CLOUD_NAME',
+  'HTTP_PROXY',
+]);
+
+// The variables Kubernetes sets for each service of the namespace (`<NAME>_SERVICE_HOST`, `<NAME>_PORT_80_TCP` …):
+// a service named `api` or `redis` gives variables with this API's prefixes.
+const SERVICE_LINK =
+  /^[A-Z][A-Z0-9_]*_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$/;
+
+/**
+ * Variables that look like settings and are not: a setting's name in another case, or a name with a setting's
+ * prefix that no setting has, each with the closest real setting.
+ */
+function unknownSettings(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  for (const name of Object.keys(env)) {
+    const upper = name.toUpperCase();
+    if (SETTING_NAMES.includes(upper)) {
+      if (name !== upper) problems.push(`${name} is not a setting: did you mean ${upper}? (names are upper case)`);
+      continue;
+    }
+    if (!SETTING_PREFIXES.some((prefix) => upper.startsWith(prefix))) continue;
+    if (FOREIGN_SETTINGS.has(upper) || SERVICE_LINK.test(upper)) continue;
+    problems.push(`${name} is not a setting of this API: did you mean ${closest(upper, [...SETTING_NAMES])}?`);
+  }
+  return problems;
+}
+
 /**
  * Problems of settings taken together that depend on whether a setting is given at all, not on its value: listed
  * with every other problem, even when a value elsewhere is wrong.
@@ -198,6 +312,18 @@ function presenceProblems(env: NodeJS.ProcessEnv): string[] {
     problems.push(
       "API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
     );
+  }
+  if ((env['NODE_ENV'] ?? 'production') === 'production') {
+    if (env['API_REQUIRED_SCOPES'] === undefined) {
+      problems.push(
+        `API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=${ANY_SCOPE} for any verified user token`,
+      );
+    }
+    if (env['API_REQUIRED_APP_ROLES'] === undefined) {
+      problems.push(
+        `API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=${NO_APP_TOKENS} to refuse app-only tokens`,
+      );
+    }
   }
   const given = CREDENTIAL_SETTINGS.filter((name) => env[name] !== undefined);
   if (given.length > 1) {
@@ -223,7 +349,7 @@ const schema = z
       .enum(['development', 'test', 'production'], {
         message: 'NODE_ENV must be development, test or production',
       })
-      .default('development'),
+      .default('production'),
     HOST: z.string().trim().min(1).default('0.0.0.0'),
     PORT: wholeNumber('PORT', 4000, 0, 65535),
     WEB_CONCURRENCY: wholeNumber('WEB_CONCURRENCY', 1, 1, 64),
@@ -312,8 +438,12 @@ const schema = z
     AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
     TOKEN_CACHE_MAX_ENTRIES: wholeNumber('TOKEN_CACHE_MAX_ENTRIES', 10000, 0, 10000000),
     TOKEN_CACHE_TTL_SECONDS: wholeNumber('TOKEN_CACHE_TTL_SECONDS', 300, 1, 86400),
-    API_REQUIRED_SCOPES: list('API_REQUIRED_SCOPES'),
-    API_REQUIRED_APP_ROLES: list('API_REQUIRED_APP_ROLES'),
+    API_REQUIRED_SCOPES: list('API_REQUIRED_SCOPES').transform((items, ctx) =>
+      explicitPolicy(items, ctx, 'API_REQUIRED_SCOPES', ANY_SCOPE, NO_APP_TOKENS),
+    ),
+    API_REQUIRED_APP_ROLES: list('API_REQUIRED_APP_ROLES').transform((items, ctx) =>
+      explicitPolicy(items, ctx, 'API_REQUIRED_APP_ROLES', NO_APP_TOKENS, ANY_SCOPE),
+    ),
     GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH', 6, 1, 100),
     GRAPHQL_MAX_ALIASES: wholeNumber('GRAPHQL_MAX_ALIASES', 15, 0, 1000),
     GRAPHQL_MAX_COST: wholeNumber('GRAPHQL_MAX_COST', 5000, 1, 1000000),
@@ -321,6 +451,7 @@ const schema = z
     GRAPHQL_MAX_DIRECTIVES: wholeNumber('GRAPHQL_MAX_DIRECTIVES', 50, 0, 1000),
     RATE_LIMIT_AUTH_FAILURES: wholeNumber('RATE_LIMIT_AUTH_FAILURES', 20, 1, 1000000),
     RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS', 60, 1, 86400),
+    RATE_LIMIT_VERIFICATIONS_IN_FLIGHT: wholeNumber('RATE_LIMIT_VERIFICATIONS_IN_FLIGHT', 16, 1, 10000),
     RATE_LIMIT_CALLER_REQUESTS: wholeNumber('RATE_LIMIT_CALLER_REQUESTS', 1000, 1, 1000000000),
     RATE_LIMIT_CALLER_WINDOW_SECONDS: wholeNumber('RATE_LIMIT_CALLER_WINDOW_SECONDS', 60, 1, 86400),
     RATE_LIMIT_MAX_TRACKED_KEYS: wholeNumber('RATE_LIMIT_MAX_TRACKED_KEYS', 100000, 100, 10000000),
@@ -336,12 +467,15 @@ const schema = z
     HTTP_HEADERS_TIMEOUT_MS: wholeNumber('HTTP_HEADERS_TIMEOUT_MS', 10000, 100, 3600000),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 3600000),
     HTTP_MAX_CONNECTIONS: wholeNumber('HTTP_MAX_CONNECTIONS', 1000, 1, 1000000),
+    HTTP_MAX_CONNECTIONS_PER_ADDRESS: wholeNumber('HTTP_MAX_CONNECTIONS_PER_ADDRESS', 500, 1, 1000000),
     WS_CONNECTION_INIT_TIMEOUT_MS: wholeNumber('WS_CONNECTION_INIT_TIMEOUT_MS', 10000, 100, 600000),
     WS_MAX_MESSAGE_BYTES: wholeNumber('WS_MAX_MESSAGE_BYTES', 65536, 20480, 16777216),
     WS_MAX_SOCKETS_PER_CALLER: wholeNumber('WS_MAX_SOCKETS_PER_CALLER', 10, 1, 100000),
     WS_MAX_SOCKETS_PER_ADDRESS: wholeNumber('WS_MAX_SOCKETS_PER_ADDRESS', 100, 1, 1000000),
     WS_MAX_OPERATIONS_PER_SOCKET: wholeNumber('WS_MAX_OPERATIONS_PER_SOCKET', 20, 1, 10000),
     WS_PING_INTERVAL_SECONDS: wholeNumber('WS_PING_INTERVAL_SECONDS', 30, 1, 3600),
+    WS_MAX_BUFFERED_BYTES: wholeNumber('WS_MAX_BUFFERED_BYTES', 262144, 16384, 67108864),
+    WS_MAX_MESSAGES_PER_SECOND: wholeNumber('WS_MAX_MESSAGES_PER_SECOND', 100, 1, 100000),
     SHUTDOWN_DRAIN_SECONDS: wholeNumber('SHUTDOWN_DRAIN_SECONDS', 5, 0, 600),
     SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600),
     CORS_ORIGINS: list('CORS_ORIGINS').refine((origins) => origins.every(isOrigin), {
@@ -421,12 +555,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems = [
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => issue.message)),
     ...presenceProblems(env),
+    ...unknownSettings(env),
   ];
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const clientId = (e.API_CLIENT_ID ?? e.AZURE_CLIENT_ID) as string;
   return Object.freeze({
     env: e.NODE_ENV,
+    envFromDefault: env['NODE_ENV'] === undefined,
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
@@ -459,6 +595,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: Object.freeze({
       authFailures: e.RATE_LIMIT_AUTH_FAILURES,
       authFailuresWindowSeconds: e.RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS,
+      verificationsInFlight: e.RATE_LIMIT_VERIFICATIONS_IN_FLIGHT,
       callerRequests: e.RATE_LIMIT_CALLER_REQUESTS,
       callerWindowSeconds: e.RATE_LIMIT_CALLER_WINDOW_SECONDS,
       redisUrl: e.REDIS_URL || undefined,
@@ -469,6 +606,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: Math.min(e.HTTP_MAX_CONNECTIONS_PER_ADDRESS, e.HTTP_MAX_CONNECTIONS),
     }),
     websocket: Object.freeze({
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
@@ -477,6 +615,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSocketsPerAddress: e.WS_MAX_SOCKETS_PER_ADDRESS,
       maxOperationsPerSocket: e.WS_MAX_OPERATIONS_PER_SOCKET,
       pingIntervalSeconds: e.WS_PING_INTERVAL_SECONDS,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      maxMessagesPerSecond: e.WS_MAX_MESSAGES_PER_SECOND,
     }),
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
     trustProxy: e.TRUST_PROXY,

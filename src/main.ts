@@ -60,15 +60,32 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   );
 }
 
+/** Why the server could not start, in one line for stderr: a port taken or forbidden names the setting. */
+function startFailure(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE')
+    return `Could not start: ${where} is in use (HOST, PORT): stop what uses it or choose another`;
+  if (code === 'EACCES') return `Could not start: ${where} may not be used by this user (HOST, PORT): choose another`;
+  if (code === 'EADDRNOTAVAIL') return `Could not start: ${config.host} is no address of this host (HOST)`;
+  return `Could not start: ${message ?? String(error)}`;
+}
+
 const config = settled(() => loadConfig());
 const logger = createLogger(config.logLevel);
+if (config.envFromDefault && cluster.isPrimary) {
+  logger.info(
+    { event: 'env_default', env: config.env },
+    'NODE_ENV is unset: running in production (no IDE, no introspection); set NODE_ENV=development for them',
+  );
+}
 // The files the settings name are read here, once, before any worker is forked.
 settled(() => checkDownstreamSettings(config, logger));
 if (config.webConcurrency > 1 && cluster.isPrimary) supervise(config, logger);
 else
   serve(config, logger).catch((error: unknown) => {
-    const { code, message } = error as { code?: string; message?: string };
-    logger.fatal({ event: 'start_failed', code, error: message }, `Could not start: ${message}`);
+    // Like a configuration error: one plain line on stderr, exit 1.
     logger.flush();
+    console.error(startFailure(error));
     process.exit(1);
   });

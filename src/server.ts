@@ -22,10 +22,12 @@ import {
   errorResponsePlugin,
   formatError,
   subscriptionOverHttp,
+  unsupportedOperation,
 } from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { serveAltair } from './http/altair';
+import { devPageRefusal } from './http/dev-pages';
 import { authorizationHeaders } from './http/authorization';
 import { clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
@@ -51,7 +53,7 @@ export interface ServerOptions {
 
 export interface AppServer {
   readonly verifier: TokenVerifier;
-  /** Loads the signing keys, then listens; resolves to the base URL. */
+  /** Loads the signing keys, then listens; resolves to the base URL of the address bound (`http://0.0.0.0:4000`). */
   listen(port?: number, host?: string): Promise<string>;
   /**
    * Graceful shutdown (see GracefulShutdown): readiness fails at once, requests are served for the drain period,
@@ -69,12 +71,16 @@ const DEV_ORIGINS = [
 const BODY_LIMIT = 1024 * 1024;
 
 /**
- * Subscriptions over HTTP are refused with 400: graphql-js would run the subscription's field once, as a query, and
- * fail inside it. One listener for every request, as it keeps no state.
+ * Operations HTTP does not run, refused with 400 before execution: a subscription (graphql-js would run its field
+ * once, as a query, and fail inside it) and an operation type the schema has no root for. One listener for every
+ * request, as it keeps no state.
  */
 const subscriptionListener: GraphQLRequestListener<Context> = {
-  async didResolveOperation({ operation }) {
-    if (operation?.operation === 'subscription') throw subscriptionOverHttp();
+  async didResolveOperation({ operation, schema }) {
+    if (!operation) return;
+    const unsupported = unsupportedOperation(schema, operation.operation);
+    if (unsupported) throw unsupported;
+    if (operation.operation === 'subscription') throw subscriptionOverHttp();
   },
 };
 const refuseSubscriptions: ApolloServerPlugin<Context> = { requestDidStart: async () => subscriptionListener };
@@ -121,7 +127,11 @@ export async function createServer({
     },
   });
 
-  limitConnections(app.server, config.http, () => metrics.connectionsDropped.inc());
+  // Behind a trusted proxy every connection comes from a proxy: only the total is capped then.
+  limitConnections(app.server, config.http, config.trustProxy === 0, {
+    onDrop: () => metrics.connectionsDropped.inc(),
+    onEvict: () => metrics.connectionsEvicted.inc(),
+  });
 
   const operations = operationLimits(config.limits, production);
 
@@ -173,7 +183,7 @@ export async function createServer({
       const principal = await authenticator.authenticate(authorization, facts);
       return principal === null
         ? { ...facts, principal }
-        : { ...facts, principal, downstream: downstream.forCaller(principal, authorization) };
+        : { ...facts, principal, downstream: downstream.forCaller(principal, authorization, facts.requestId) };
     } catch (error) {
       throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
     }
@@ -189,8 +199,11 @@ export async function createServer({
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
     const problem = hostHeaderProblem(request.host, request.protocol);
-    if (problem === undefined) return done();
-    void reply.code(400).send(errorBody(ErrorCode.BAD_REQUEST, problem));
+    if (problem !== undefined) return void reply.code(400).send(errorBody(ErrorCode.BAD_REQUEST, problem));
+    // Outside production the IDE pages hold the dev token: only a loopback host and their own origin get them.
+    const refusal = production ? undefined : devPageRefusal(request, pathOf(request.url));
+    if (refusal !== undefined) return void reply.code(403).send(errorBody(ErrorCode.FORBIDDEN, refusal));
+    done();
   });
   app.addHook('onResponse', (request, reply, done) => {
     accessLog.record({
@@ -264,8 +277,7 @@ export async function createServer({
       await verifier.start();
       await app.listen({ port, host });
       const address = app.server.address() as AddressInfo;
-      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      return `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
+      return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     },
     async stop() {
       const report = await shutdown.run();

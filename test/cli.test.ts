@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { createDevCertificates } from '../src/dev/dev-certificates';
 import { loadOrCreateDevKey } from '../src/dev/dev-key';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../src/dev/identity-provider';
-import { baseEnv, dist, requireBuild, root, startProduction, waitForLine } from './helpers/process';
+import {
+  baseEnv,
+  collectLogLines,
+  dist,
+  requireBuild,
+  root,
+  startProduction,
+  until,
+  waitForLine,
+} from './helpers/process';
 import { createTestServer } from './helpers/server';
 
 beforeAll(requireBuild);
@@ -28,6 +37,8 @@ describe('npm start', () => {
         'Invalid configuration:',
         '  - AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
         "  - API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
+        '  - API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=* for any verified user token',
+        '  - API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=none to refuse app-only tokens',
         'See docs/settings.md for every setting.',
         '',
       ].join('\n'),
@@ -35,7 +46,13 @@ describe('npm start', () => {
   });
 
   it('refuses to start with contradictory or unreadable credential settings, saying which', () => {
-    const required = { AZURE_TENANT_ID: DEV_TENANT_ID, API_CLIENT_ID: DEV_CLIENT_ID, NODE_ENV: 'production' };
+    const required = {
+      AZURE_TENANT_ID: DEV_TENANT_ID,
+      API_CLIENT_ID: DEV_CLIENT_ID,
+      NODE_ENV: 'production',
+      API_REQUIRED_SCOPES: 'access_as_user',
+      API_REQUIRED_APP_ROLES: 'none',
+    };
     const both = run('main.js', { ...required, API_CLIENT_SECRET: 'x', API_FEDERATED_TOKEN_FILE: '/run/token' });
     expect(both).toMatchObject({
       status: 1,
@@ -61,6 +78,60 @@ describe('npm start', () => {
       ].join('\n'),
       stdout: '',
     });
+  });
+
+  it('refuses to start on a misspelt setting, naming the closest one', () => {
+    const result = run('main.js', {
+      AZURE_TENANT_ID: DEV_TENANT_ID,
+      API_CLIENT_ID: DEV_CLIENT_ID,
+      API_REQUIRED_SCOPE: 'Files.Read',
+      API_REQUIRED_APP_ROLES: 'none',
+    });
+    expect(result).toMatchObject({ status: 1, stdout: '' });
+    expect(result.stderr).toContain(
+      '  - API_REQUIRED_SCOPE is not a setting of this API: did you mean API_REQUIRED_SCOPES?\n',
+    );
+  });
+
+  it('runs in production when NODE_ENV is unset, and says so', async () => {
+    const idp = await startIdentityProvider();
+    const child = startProduction(idp, {}, ['NODE_ENV']);
+    try {
+      const lines = collectLogLines(child);
+      await until(() => lines.some((line) => line['event'] === 'listening'));
+      expect(lines.find((line) => line['event'] === 'env_default')).toMatchObject({
+        env: 'production',
+        msg: 'NODE_ENV is unset: running in production (no IDE, no introspection); set NODE_ENV=development for them',
+      });
+      const listening = lines.find((line) => line['event'] === 'listening') as { url: string; env: string };
+      expect(listening.env).toBe('production');
+      expect((await fetch(listening.url.replace('/graphql', '/altair'))).status).toBe(404);
+    } finally {
+      child.kill('SIGKILL');
+      await idp.close();
+    }
+  });
+
+  it('answers a port in use with one plain line on stderr', async () => {
+    const idp = await startIdentityProvider();
+    const taken = await createTestServer({}, idp);
+    const { port } = new URL(taken.url);
+    const child = startProduction(idp, { PORT: port });
+    try {
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      expect(await new Promise((done) => child.on('exit', done))).toBe(1);
+      expect(stderr).toBe(
+        `Could not start: 127.0.0.1:${port} is in use (HOST, PORT): stop what uses it or choose another\n`,
+      );
+      expect(stdout).not.toContain('listening');
+    } finally {
+      child.kill('SIGKILL');
+      await taken.close();
+      await idp.close();
+    }
   });
 
   it('serves in production mode without landing page or introspection, and finishes in-flight requests on SIGTERM', async () => {

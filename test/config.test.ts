@@ -1,8 +1,11 @@
 import { ConfigError, loadConfig } from '../src/config';
 
+// What production requires: the tenant, the API, and which callers it admits (here: any user, no app).
 const required = {
   AZURE_TENANT_ID: '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10',
   AZURE_CLIENT_ID: 'b3c1e0f2-5a4d-4e6b-8c7a-9d2f1e0a3b45',
+  API_REQUIRED_SCOPES: '*',
+  API_REQUIRED_APP_ROLES: 'none',
 };
 
 function problems(env: Record<string, string>): readonly string[] {
@@ -16,9 +19,10 @@ function problems(env: Record<string, string>): readonly string[] {
 }
 
 describe('loadConfig', () => {
-  it('fills every default from the two required settings', () => {
+  it('fills every default from the required settings, in production unless NODE_ENV says otherwise', () => {
     expect(loadConfig(required)).toEqual({
-      env: 'development',
+      env: 'production',
+      envFromDefault: true,
       host: '0.0.0.0',
       port: 4000,
       logLevel: 'info',
@@ -45,12 +49,19 @@ describe('loadConfig', () => {
       rateLimits: {
         authFailures: 20,
         authFailuresWindowSeconds: 60,
+        verificationsInFlight: 16,
         callerRequests: 1000,
         callerWindowSeconds: 60,
         redisUrl: undefined,
         maxTrackedKeys: 100000,
       },
-      http: { requestTimeoutMs: 30000, headersTimeoutMs: 10000, keepAliveTimeoutMs: 5000, maxConnections: 1000 },
+      http: {
+        requestTimeoutMs: 30000,
+        headersTimeoutMs: 10000,
+        keepAliveTimeoutMs: 5000,
+        maxConnections: 1000,
+        maxConnectionsPerAddress: 500,
+      },
       websocket: {
         connectionInitTimeoutMs: 10000,
         maxMessageBytes: 65536,
@@ -58,6 +69,8 @@ describe('loadConfig', () => {
         maxSocketsPerAddress: 100,
         maxOperationsPerSocket: 20,
         pingIntervalSeconds: 30,
+        maxBufferedBytes: 262144,
+        maxMessagesPerSecond: 100,
       },
       shutdown: { drainSeconds: 5, timeoutSeconds: 25 },
       trustProxy: 0,
@@ -107,6 +120,7 @@ describe('loadConfig', () => {
       GRAPHQL_MAX_DIRECTIVES: '3',
       RATE_LIMIT_AUTH_FAILURES: '7',
       RATE_LIMIT_AUTH_FAILURES_WINDOW_SECONDS: '30',
+      RATE_LIMIT_VERIFICATIONS_IN_FLIGHT: '4',
       RATE_LIMIT_CALLER_REQUESTS: '99',
       RATE_LIMIT_CALLER_WINDOW_SECONDS: '10',
       RATE_LIMIT_MAX_TRACKED_KEYS: '5000',
@@ -114,6 +128,7 @@ describe('loadConfig', () => {
       HTTP_HEADERS_TIMEOUT_MS: '5000',
       HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
       HTTP_MAX_CONNECTIONS: '300',
+      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '30',
       SHUTDOWN_DRAIN_SECONDS: '10',
       SHUTDOWN_TIMEOUT_SECONDS: '40',
       WS_CONNECTION_INIT_TIMEOUT_MS: '3000',
@@ -122,6 +137,8 @@ describe('loadConfig', () => {
       WS_MAX_SOCKETS_PER_ADDRESS: '50',
       WS_MAX_OPERATIONS_PER_SOCKET: '5',
       WS_PING_INTERVAL_SECONDS: '20',
+      WS_MAX_BUFFERED_BYTES: '65536',
+      WS_MAX_MESSAGES_PER_SECOND: '10',
       REDIS_URL: 'redis://127.0.0.1:6379/0',
       TRUST_PROXY: '1',
       CORS_ORIGINS: 'https://app.contoso.example,http://localhost:3000',
@@ -137,6 +154,7 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({
       env: 'production',
+      envFromDefault: false,
       host: '127.0.0.1',
       port: 8080,
       logLevel: 'warn',
@@ -164,12 +182,19 @@ describe('loadConfig', () => {
       rateLimits: {
         authFailures: 7,
         authFailuresWindowSeconds: 30,
+        verificationsInFlight: 4,
         callerRequests: 99,
         callerWindowSeconds: 10,
         redisUrl: 'redis://127.0.0.1:6379/0',
         maxTrackedKeys: 5000,
       },
-      http: { requestTimeoutMs: 20000, headersTimeoutMs: 5000, keepAliveTimeoutMs: 65000, maxConnections: 300 },
+      http: {
+        requestTimeoutMs: 20000,
+        headersTimeoutMs: 5000,
+        keepAliveTimeoutMs: 65000,
+        maxConnections: 300,
+        maxConnectionsPerAddress: 30,
+      },
       websocket: {
         connectionInitTimeoutMs: 3000,
         maxMessageBytes: 32768,
@@ -177,6 +202,8 @@ describe('loadConfig', () => {
         maxSocketsPerAddress: 50,
         maxOperationsPerSocket: 5,
         pingIntervalSeconds: 20,
+        maxBufferedBytes: 65536,
+        maxMessagesPerSecond: 10,
       },
       shutdown: { drainSeconds: 10, timeoutSeconds: 40 },
       trustProxy: 1,
@@ -217,7 +244,7 @@ describe('loadConfig', () => {
   });
 
   it('says what is wrong with malformed ids', () => {
-    expect(problems({ AZURE_TENANT_ID: 'contoso', AZURE_CLIENT_ID: 'my-api' })).toEqual([
+    expect(problems({ ...required, AZURE_TENANT_ID: 'contoso', AZURE_CLIENT_ID: 'my-api' })).toEqual([
       'AZURE_TENANT_ID must be a tenant GUID, "organizations" or "common"',
       "AZURE_CLIENT_ID must be the API's application (client) id GUID (or set API_CLIENT_ID)",
     ]);
@@ -290,6 +317,7 @@ describe('settings that fail closed', () => {
 
   it('reads tenant and client ids in any case as the lower-case GUIDs that tokens carry', () => {
     const config = loadConfig({
+      ...required,
       AZURE_TENANT_ID: required.AZURE_TENANT_ID.toUpperCase(),
       AZURE_CLIENT_ID: required.AZURE_CLIENT_ID.toUpperCase(),
     });
@@ -304,6 +332,72 @@ describe('settings that fail closed', () => {
       AZURE_ALLOWED_TENANTS: required.AZURE_TENANT_ID.toUpperCase(),
     });
     expect(multi.auth).toMatchObject({ tenantId: 'organizations', allowedTenants: [required.AZURE_TENANT_ID] });
+  });
+});
+
+describe('production states its policy', () => {
+  const { API_REQUIRED_SCOPES: _scopes, API_REQUIRED_APP_ROLES: _roles, ...identity } = required;
+
+  it('runs in production when NODE_ENV is unset, and says that it was not set', () => {
+    expect(loadConfig(required)).toMatchObject({ env: 'production', envFromDefault: true });
+    expect(loadConfig({ ...required, NODE_ENV: 'production' })).toMatchObject({ envFromDefault: false });
+  });
+
+  it('refuses to start in production without the scopes and app roles a caller needs, giving the fix', () => {
+    expect(problems(identity)).toEqual([
+      'API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=* for any verified user token',
+      'API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=none to refuse app-only tokens',
+    ]);
+    // Outside production, unset keeps its meaning: any user token, no app-only token.
+    expect(loadConfig({ ...identity, NODE_ENV: 'development' }).policy).toEqual({
+      requiredScopes: [],
+      requiredAppRoles: [],
+    });
+  });
+
+  it('takes * as any scope and none as no app-only token, each alone and in its own setting', () => {
+    expect(loadConfig(required).policy).toEqual({ requiredScopes: [], requiredAppRoles: [] });
+    expect(problems({ ...required, API_REQUIRED_SCOPES: '*, access_as_user', API_REQUIRED_APP_ROLES: '*' })).toEqual([
+      'API_REQUIRED_SCOPES=* stands alone: list nothing with it',
+      'API_REQUIRED_APP_ROLES cannot be *: name the app roles, or none',
+    ]);
+    expect(problems({ ...required, API_REQUIRED_SCOPES: 'none' })).toEqual([
+      'API_REQUIRED_SCOPES cannot be none: name the scopes, or *',
+    ]);
+  });
+});
+
+describe('settings that are not settings', () => {
+  it('refuses a misspelt setting, naming it and the closest real one', () => {
+    expect(
+      problems({ ...required, API_REQUIRED_SCOPE: 'Files.Read', API_REQUIRED_APP_ROLE: 'Hello.Read.All' }),
+    ).toEqual([
+      'API_REQUIRED_SCOPE is not a setting of this API: did you mean API_REQUIRED_SCOPES?',
+      'API_REQUIRED_APP_ROLE is not a setting of this API: did you mean API_REQUIRED_APP_ROLES?',
+    ]);
+    expect(problems({ ...required, RATE_LIMIT_AUTH_FAILURE: '5', ws_max_message_bytes: '30000' })).toEqual([
+      'RATE_LIMIT_AUTH_FAILURE is not a setting of this API: did you mean RATE_LIMIT_AUTH_FAILURES?',
+      'ws_max_message_bytes is not a setting: did you mean WS_MAX_MESSAGE_BYTES? (names are upper case)',
+    ]);
+  });
+
+  it("starts with Azure's own variables, proxies and Kubernetes service links, and ignores other prefixes", () => {
+    expect(
+      loadConfig({
+        ...required,
+        AZURE_CLIENT_SECRET: 'for an Azure SDK',
+        AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+        AZURE_SUBSCRIPTION_ID: '0f0e0d0c-0b0a-4909-8807-060504030201',
+        HTTP_PROXY: 'http://proxy:3128',
+        http_proxy: 'http://proxy:3128',
+        API_SERVICE_HOST: '10.0.0.1',
+        API_PORT: 'tcp://10.0.0.1:80',
+        API_PORT_80_TCP_ADDR: '10.0.0.1',
+        REDIS_SERVICE_PORT_REDIS: '6379',
+        NODE_OPTIONS: '--max-old-space-size=512',
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=x',
+      }).env,
+    ).toBe('production');
   });
 });
 
@@ -330,7 +424,8 @@ describe('on-behalf-of settings', () => {
   it('takes API_CLIENT_ID over AZURE_CLIENT_ID, and either alone', () => {
     const apiId = '5d6e7f80-91a2-4b3c-8d4e-5f60718293a4';
     expect(loadConfig({ ...required, API_CLIENT_ID: apiId }).auth.clientId).toBe(apiId);
-    expect(loadConfig({ AZURE_TENANT_ID: required.AZURE_TENANT_ID, API_CLIENT_ID: apiId }).auth).toMatchObject({
+    const { AZURE_CLIENT_ID: _unused, ...withoutClientId } = required;
+    expect(loadConfig({ ...withoutClientId, API_CLIENT_ID: apiId }).auth).toMatchObject({
       clientId: apiId,
       audiences: [`api://${apiId}`, apiId],
     });

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { NUMBER_SETTINGS, SETTING_NAMES } from '../src/config';
+import { FOREIGN_SETTINGS, NUMBER_SETTINGS, SETTING_NAMES, SETTING_PREFIXES } from '../src/config';
 
 const root = join(__dirname, '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -21,6 +21,12 @@ describe('the settings reference, docs/settings.md', () => {
   it.each(Object.entries(NUMBER_SETTINGS))('gives %s the default and range the configuration applies', (name, spec) => {
     expect(rows.get(name)?.fallback).toBe(`\`${spec.fallback}\``);
     expect(rows.get(name)?.meaning).toContain(`(${spec.min}–${spec.max})`);
+  });
+
+  it('names every prefix that is checked and every foreign variable let through', () => {
+    const text = read('docs/settings.md').replace(/\s+/g, ' ');
+    for (const name of [...SETTING_PREFIXES, ...FOREIGN_SETTINGS])
+      expect([name, text.includes(`\`${name}\``)]).toEqual([name, true]);
   });
 
   it('is the only place with a settings table: other documents link to it', () => {
