@@ -320,7 +320,7 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
 
 /**
  * Sets 401 or 403 when an operation produced no data only because the caller was not authenticated or not
- * permitted (partial data stays 200), and stamps masked internal errors with the request id. `onErrors` sees the
+ * permitted, or because Entra ID found the caller's token expired on the way to Graph (partial data stays 200), and stamps masked internal errors with the request id. `onErrors` sees the
  * unformatted errors of every operation that had any (for the security log): one plugin rather than two, since
  * Apollo calls every request listener at every stage of every request.
  */
@@ -351,7 +351,8 @@ export function errorResponsePlugin<TContext extends { requestId?: string }>(
         response.http.headers.set('www-authenticate', claimsChallenge(challenge.extensions));
         return;
       }
-      if (data != null || errors.length === 0) return;
+      // An answer whose data holds nothing (`{ hello: { profile: null } }` counts as nothing) failed as a whole.
+      if (carriesData(data) || errors.length === 0) return;
       const codes = new Set(errors.map((error) => error.extensions?.['code']));
       if (codes.size !== 1) return;
       if (codes.has(ErrorCode.UNAUTHENTICATED)) {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DEV_PROFILES } from '../../src/dev/graph-stand-in';
 import { DEFAULT_USER } from '../../src/dev/tokens';
+import { sanitizedDescription } from '../../src/downstream/on-behalf-of';
 import { PROFILE_PROPERTIES } from '../../src/schema/profile.type';
 import { APP_ONLY_PROFILE_ERROR, startOboWorld, type OboWorld } from '../helpers/downstream';
 import { createTestServer, withTestServer, type TestServer } from '../helpers/server';
@@ -169,6 +170,24 @@ describe('User.profile on behalf of the caller', () => {
     });
   });
 
+  it('answers 401 with a Bearer challenge when the expired profile is all that was asked (get a new token)', async () => {
+    const expired = await world.idp.mint({ issuedAt: Math.floor(Date.now() / 1000) - 3660 });
+    const reply = await api.queryWithToken(expired, '{ hello { profile { displayName } } }');
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+    expect(reply.body).toEqual({
+      data: { hello: { profile: null } },
+      errors: [
+        {
+          message: 'Token has expired: request a new access token',
+          path: ['hello', 'profile'],
+          locations: [{ line: 1, column: 11 }],
+          extensions: { code: 'UNAUTHENTICATED', reason: 'expired', service: 'token_endpoint' },
+        },
+      ],
+    });
+  });
+
   describe('a claims challenge (Conditional Access)', () => {
     const claims = '{"access_token":{"capolids":{"essential":true,"values":["c1a8b6e0-4b7f-4d0a-9c57-5e2d1f3a8b90"]}}}';
     const base64 = Buffer.from(claims).toString('base64');
@@ -290,6 +309,23 @@ describe('User.profile on behalf of the caller', () => {
     expect(logs).not.toContain(token.split('.')[2]);
     expect(logs).not.toMatch(/eyJ[\w-]{10,}/);
     expect(logs).not.toContain('local-test-secret');
+  });
+});
+
+describe("the token endpoint's error_description in the log", () => {
+  it('is one line of at most 300 characters, with runs of token characters redacted and GUIDs kept', () => {
+    const assertion = `eyJ${'a'.repeat(60)}.eyJ${'b'.repeat(200)}.${'c'.repeat(80)}`;
+    expect(
+      sanitizedDescription(
+        `AADSTS50013: Assertion failed signature validation: ${assertion}\r\nTrace ID: 0f0e0d0c-0b0a-4909-8807-060504030201`,
+      ),
+    ).toBe(
+      'AADSTS50013: Assertion failed signature validation: [redacted] Trace ID: 0f0e0d0c-0b0a-4909-8807-060504030201',
+    );
+    const long = sanitizedDescription('word '.repeat(100)) as string;
+    expect(long).toHaveLength(301);
+    expect(long.endsWith('…')).toBe(true);
+    expect(sanitizedDescription(undefined)).toBeUndefined();
   });
 });
 

@@ -229,6 +229,22 @@ describe('refused tokens close the socket with a documented code and the reason 
     expect(await refusal(await token())).toEqual(closed);
   });
 
+  it('logs a credential sent without a scheme as refused, over HTTP and on a socket, and never any part of it', async () => {
+    const secret = 'YGlG3N_M0JcKF54h7Vr7-an-opaque-secret';
+    const overHttp = await api.post(JSON.stringify({ query: HELLO }), { authorization: secret });
+    expect(overHttp.status).toBe(401);
+    const socket = rawSocket(api.url);
+    await socket.opened;
+    socket.ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: secret } }));
+    expect(await socket.closed).toEqual({ code: 4401, reason: 'unsupported_scheme' });
+    const refusals = api.logs.filter((line) => line['reason'] === 'unsupported_scheme').slice(-2);
+    expect(refusals.map((line) => line['detail'])).toEqual([
+      'an unknown scheme of 37 characters, or a credential without a scheme',
+      'an unknown scheme of 37 characters, or a credential without a scheme',
+    ]);
+    expect(api.rawLogs()).not.toContain(secret.slice(0, 6));
+  });
+
   it('logs the refusal with its reason and never the token', async () => {
     const token = await api.idp.mint({ audience: 'api://another-api' });
     await refusal(token);
