@@ -26,7 +26,7 @@ import {
 } from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
-import { serveAltair } from './http/altair';
+import { ALTAIR_PATH, serveAltair } from './http/altair';
 import { devPageRefusal } from './http/dev-pages';
 import { authorizationHeaders } from './http/authorization';
 import { clientAddress } from './http/client-address';
@@ -206,10 +206,13 @@ export async function createServer({
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
+    const path = pathOf(request.url);
+    // The offline IDE's files (outside production only) would be a hundred lines per page load.
+    if (!production && path.startsWith(`${ALTAIR_PATH}/`)) return done();
     accessLog.record({
       requestId: request.id,
       method: request.method,
-      path: pathOf(request.url),
+      path,
       clientAddress: request.clientAddress,
       status: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,

@@ -5,6 +5,7 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { PemCertificate } from './dev-certificates';
 import type { IdentityProvider } from './identity-provider';
 import { sendJson } from './send-json';
+import { graphFailureOf } from './simulated-failures';
 import { DEFAULT_USER } from './tokens';
 
 /** What /v1.0/me knows of each dev user, by object id. */
@@ -71,13 +72,12 @@ export async function startGraphStandIn(options: {
     if (req.method !== 'GET') return graphError(res, 405, 'Request_BadRequest', 'Only GET is supported');
     if (failure && failure.left > 0) {
       failure.left -= 1;
-      const headers: Record<string, string> =
-        failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
-      const code = failure.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
-      return graphError(res, failure.status, code, 'The service is busy: retry later', headers);
+      return busy(res, failure);
     }
     const claims = await verified(req.headers.authorization);
     if (typeof claims === 'string') return graphError(res, 401, 'InvalidAuthenticationToken', claims);
+    const simulated = graphFailureOf(claims);
+    if (simulated) return busy(res, simulated);
     if (
       !String(claims['scp'] ?? '')
         .split(' ')
@@ -93,6 +93,13 @@ export async function startGraphStandIn(options: {
       '@odata.context': `${url}/v1.0/$metadata#users(${select ?? ''})/$entity`,
       ...Object.fromEntries(fields.map((field) => [field, profile[field]])),
     });
+  }
+
+  function busy(res: ServerResponse, answer: GraphFailure): void {
+    const headers: Record<string, string> =
+      answer.retryAfterSeconds === undefined ? {} : { 'retry-after': String(answer.retryAfterSeconds) };
+    const code = answer.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
+    graphError(res, answer.status, code, 'The service is busy: retry later', headers);
   }
 
   // The key set is built again only when the provider signs with another key.

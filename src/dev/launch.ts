@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, loadDevConfig, type Config } from '../config';
 import { createLogger } from '../logger';
+import { devLogDestination } from './dev-log';
 import { ALTAIR_PATH } from '../http/altair';
 import { createServer } from '../server';
 import {
@@ -67,7 +68,6 @@ async function launch(): Promise<void> {
       clientCredentials: { secrets: [clientSecret] },
     }),
   );
-  recordIdentityProvider(idp.url);
   const graph = await startGraphStandIn({ idp, tls: certificates.server });
   const environment = { ...DEV_DEFAULTS, ...process.env };
   for (const name of IDENTITY) delete environment[name];
@@ -83,7 +83,7 @@ async function launch(): Promise<void> {
       OUTBOUND_CA_FILE: certificates.caFile,
     }),
   );
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, devLogDestination());
   for (const name of IDENTITY.filter((setting) => process.env[setting] !== undefined)) {
     logger.warn(
       { event: 'dev_setting_ignored', setting: name },
@@ -92,7 +92,11 @@ async function launch(): Promise<void> {
   }
   const token = await idp.mint({ expiresInSeconds: 12 * 3600 });
   const server = await createServer({ config, logger, sandboxToken: token });
-  const url = await bound(`port ${config.port} (PORT)`, () => server.listen());
+  const listening = await bound(`port ${config.port} (PORT)`, () => server.listen());
+  // Only now that both ports are this process's: `npm run token` must not sign for a provider whose API failed.
+  recordIdentityProvider(idp.url);
+  // The IDE pages answer only loopback host names: show one even when HOST listens on every address.
+  const url = listening.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
   printBanner(idp, graph, url, token, config);
   const stop = () => {
     void server
@@ -150,6 +154,7 @@ curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Be
   -d '{"query":"{ hello { message username employeeId scopes } }"}'
 The profile comes from the Graph stand-in, on the caller's behalf:
   { hello { username profile { displayName jobTitle } } }
+To see each documented profile error, a token for it: npm run -s token -- --simulate consent_required (see --help)
 `);
 }
 

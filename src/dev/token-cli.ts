@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadDevConfig } from '../config';
 import { devAuthority, loadOrCreateDevKey, refuseProduction } from './dev-key';
 import { DEV_CALLER_APP_ID, DEV_CLIENT_ID, DEV_TENANT_ID } from './identity-provider';
+import { SIMULATE_CLAIM, SIMULATED_FAILURES } from './simulated-failures';
 import { issuersOf, mintToken, type MintOptions } from './tokens';
 
 /** The banner's token lives as long. */
@@ -20,6 +21,8 @@ Prints an access token signed by the local identity provider of \`npm run dev\` 
   --expired            a token that expired 10 minutes ago
   --claim name=value   add or replace a claim (repeatable; value parsed as JSON when it can be)
   --no-employee-id     leave out the employeeid claim
+  --simulate FAILURE   a user token for which the local token endpoint or Graph stand-in answers User.profile with a
+                       documented error: ${Object.keys(SIMULATED_FAILURES).join(', ')}
   --help`;
 
 /** A mistake in the command line: one line on stderr and exit 2. */
@@ -44,6 +47,7 @@ try {
       expired: { type: 'boolean', default: false },
       claim: { type: 'string', multiple: true },
       'no-employee-id': { type: 'boolean', default: false },
+      simulate: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -72,6 +76,13 @@ for (const pair of values.claim ?? []) {
   }
 }
 if (values['no-employee-id']) claims['employeeid'] = undefined;
+if (values.simulate !== undefined) {
+  if (!Object.hasOwn(SIMULATED_FAILURES, values.simulate)) {
+    fail(`--simulate takes one of ${Object.keys(SIMULATED_FAILURES).join(', ')}, got '${values.simulate}'`);
+  }
+  if (values.app) fail('--simulate applies to user tokens: the profile is fetched on behalf of a user');
+  claims[SIMULATE_CLAIM] = values.simulate;
+}
 
 const lifetimeText = values.lifetime ?? values['expires-in'];
 if (lifetimeText !== undefined && !/^[1-9]\d{0,8}$/.test(lifetimeText)) {

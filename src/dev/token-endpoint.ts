@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import { thumbprintSha256 } from './dev-certificates';
 import { sendJson } from './send-json';
+import { oboFailureOf, SIMULATE_CLAIM } from './simulated-failures';
 import type { SigningKey } from './signing-key';
 import type { Issuers } from './tokens';
 
@@ -94,7 +95,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
       }
       const user = await verifyUserAssertion(form.get('assertion') ?? '', tenant);
       const { resource, permissions } = requestedScopes(form.get('scope') ?? '');
-      answerFailure(resource);
+      answerFailure(resource, oboFailureOf(user) ?? failure);
       const now = Math.floor(Date.now() / 1000);
       const key = setup.signingKey();
       const accessToken = await new SignJWT({
@@ -112,6 +113,8 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
         azp: setup.clientId,
         ver: '2.0',
         uti: randomUUID().replaceAll('-', ''),
+        // A simulated Graph failure travels to the Graph stand-in in the token it is given.
+        ...(user[SIMULATE_CLAIM] !== undefined && { [SIMULATE_CLAIM]: user[SIMULATE_CLAIM] }),
       } as JWTPayload)
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
         .sign(key.privateKey);
@@ -268,7 +271,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
     return { resource, permissions: parsed.map((item) => item.permission) };
   }
 
-  function answerFailure(resource: string): void {
+  function answerFailure(resource: string, failure: OboFailure | undefined): void {
     switch (failure?.kind) {
       case undefined:
         return;

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateDevKey, recordIdentityProvider } from '../../src/dev/dev-key';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider } from '../../src/dev/identity-provider';
 import { parts } from '../helpers/forge';
-import { baseEnv, dist, launchDev, requireBuild } from '../helpers/process';
+import { baseEnv, dist, launchDev, requireBuild, until } from '../helpers/process';
 import { createTestServer } from '../helpers/server';
 import { freePort } from '../helpers/services';
 
@@ -108,6 +108,60 @@ describe('npm run dev', () => {
       });
     } finally {
       taken.close();
+    }
+  });
+
+  it('leaves .dev/ to the running dev server when a second one fails on its API port', async () => {
+    const cwd = scratch();
+    const port = String(await freePort());
+    const first = launchDev({ PORT: port, DEV_IDP_PORT: String(await freePort()) }, cwd);
+    try {
+      await first.ready;
+      const recorded = readFileSync(join(cwd, '.dev', 'identity-provider.json'), 'utf8');
+      const second = launchDev({ PORT: port, DEV_IDP_PORT: String(await freePort()) }, cwd);
+      expect(await second.ready).toMatchObject({ code: 1 });
+      expect(readFileSync(join(cwd, '.dev', 'identity-provider.json'), 'utf8')).toBe(recorded);
+      // So npm run token still signs for the provider of the server that runs.
+      const token = run('dev/token-cli.js', [], {}, cwd).stdout.trim();
+      const reply = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: '{ hello { username } }' }),
+      });
+      expect(reply.status).toBe(200);
+    } finally {
+      first.child.kill('SIGTERM');
+    }
+  });
+
+  it('logs one readable line per request, none per IDE file, and its warnings before the banner', async () => {
+    const { child, ready, output } = launchDev({
+      PORT: String(await freePort()),
+      DEV_IDP_PORT: String(await freePort()),
+      AZURE_TENANT_ID: '11111111-2222-4333-8444-555555555555',
+    });
+    try {
+      const { url, ide, token } = await ready;
+      expect(output().indexOf('AZURE_TENANT_ID is ignored')).toBeGreaterThan(-1);
+      expect(output().indexOf('AZURE_TENANT_ID is ignored')).toBeLessThan(output().indexOf('GraphQL API:'));
+      await fetch(url as string, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: '{ hello { username } }' }),
+      });
+      const page = await (await fetch(ide as string)).text();
+      const assets = [...page.matchAll(/src="([^"]+\.js)"/g)].map((match) => new URL(match[1]!, `${ide}/`).href);
+      expect(assets.length).toBeGreaterThan(0);
+      for (const asset of assets) expect((await fetch(asset)).status).toBe(200);
+      await until(() => /POST \/graphql 200 [\d.]+ ms/.test(output()));
+      await until(() => / GET \/altair 200 /.test(output()));
+      const requestLines = output()
+        .split('\n')
+        .filter((line) => / (GET|POST) \//.test(line));
+      expect(requestLines.every((line) => !line.includes('{'))).toBe(true);
+      expect(output()).not.toContain('/altair/');
+    } finally {
+      child.kill('SIGTERM');
     }
   });
 

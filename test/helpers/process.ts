@@ -73,6 +73,8 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
 
 export interface DevLaunch {
   child: ChildProcessWithoutNullStreams;
+  /** Everything written on stdout so far. */
+  output(): string;
   /** The banner's API URL, offline IDE URL and token once it is printed; or the exit code and stderr if it stops. */
   ready: Promise<{ url?: string; ide?: string; token?: string; code?: number | null; stderr: string }>;
 }
@@ -93,5 +95,5 @@ export function launchDev(env: Record<string, string>, cwd = mkdtempSync(join(tm
     });
     child.on('exit', (code) => resolvePromise({ code, stderr }));
   });
-  return { child, ready };
+  return { child, ready, output: () => stdout };
 }
