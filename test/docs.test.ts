@@ -73,6 +73,18 @@ describe('the files the documents name', () => {
   });
 });
 
+describe('the client code the documents show', () => {
+  it.each([
+    ['README.md', 'test/clients/readme/apollo-client.ts'],
+    ['README.md', 'test/clients/readme/graphql-request.ts'],
+    ['README.md', 'test/clients/readme/urql.ts'],
+    ['docs/subscriptions.md', 'test/websocket/subscription-client.ts'],
+  ])('%s shows %s, which the tests compile and run, verbatim with its imports', (document, file) => {
+    const blocks = [...read(document).matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]!);
+    expect(blocks).toContain(read(file));
+  });
+});
+
 describe('docs/adding-an-operation.md', () => {
   const guide = read('docs/adding-an-operation.md');
   const example = ['test/guide/documents.example.ts', 'test/guide/adding-an-operation.test.ts'].map(read).join('\n');

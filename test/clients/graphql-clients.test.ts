@@ -1,10 +1,12 @@
-import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache } from '@apollo/client';
-import { SetContextLink } from '@apollo/client/link/context';
-import { Client, fetchExchange } from '@urql/core';
+import { CombinedGraphQLErrors } from '@apollo/client';
 import type { GraphQLFormattedError } from 'graphql';
-import { ClientError, GraphQLClient } from 'graphql-request';
+import { ClientError } from 'graphql-request';
 import { HelloDocument, type HelloQuery } from '../generated/graphql';
 import { createTestServer, type TestServer } from '../helpers/server';
+// The README's snippets, as it shows them (test/docs.test.ts compares).
+import { createApolloClient } from './readme/apollo-client';
+import { createGraphqlRequestClient } from './readme/graphql-request';
+import { createUrqlClient } from './readme/urql';
 
 /**
  * Three GraphQL clients that nobody here wrote, each with its default options (Apollo Client with an auth link,
@@ -31,13 +33,7 @@ const apolloClient: GraphqlClient = {
   method: 'POST',
   exposesStatus: false,
   async hello(url, token) {
-    const auth = new SetContextLink((previous) => ({
-      headers: { ...previous['headers'], authorization: `Bearer ${token}` },
-    }));
-    const client = new ApolloClient({
-      link: ApolloLink.from([auth, new HttpLink({ uri: url })]),
-      cache: new InMemoryCache(),
-    });
+    const client = createApolloClient(url, token);
     try {
       const result = await client.query({ query: HelloDocument });
       return { data: result.data!.hello };
@@ -55,7 +51,7 @@ const graphqlRequest: GraphqlClient = {
   method: 'POST',
   exposesStatus: true,
   async hello(url, token) {
-    const client = new GraphQLClient(url, { headers: { authorization: `Bearer ${token}` } });
+    const client = createGraphqlRequestClient(url, token);
     try {
       return { data: (await client.request(HelloDocument)).hello };
     } catch (error) {
@@ -70,11 +66,7 @@ const urql: GraphqlClient = {
   method: 'GET',
   exposesStatus: true,
   async hello(url, token) {
-    const client = new Client({
-      url,
-      exchanges: [fetchExchange],
-      fetchOptions: { headers: { authorization: `Bearer ${token}` } },
-    });
+    const client = createUrqlClient(url, token);
     const result = await client.query(HelloDocument, {}).toPromise();
     if (!result.error) return { data: result.data!.hello };
     if (result.error.networkError) throw result.error.networkError;
