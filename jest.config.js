@@ -17,4 +17,6 @@ module.exports = {
     './src/auth/': { branches: 97, functions: 95, lines: 99, statements: 98 },
   },
   testTimeout: 20000,
+  // One line per suite skipped on this machine, and why.
+  globalSetup: '<rootDir>/test/global-setup.ts',
 };

@@ -203,6 +203,8 @@ function connect(url: string, logger: Logger, closing: () => boolean): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
+    // At shutdown: ioredis waits this long for a connection Redis already dropped before it gives up on it.
+    disconnectTimeout: 200,
   });
   let down = false;
   const lost = (cause: string) => {

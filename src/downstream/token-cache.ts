@@ -56,6 +56,8 @@ export function createOboCacheStore(options: {
           maxRetriesPerRequest: 1,
           connectTimeout: 2000,
           commandTimeout: 1000,
+          // At shutdown: ioredis waits this long for a connection Redis already dropped before it gives up on it.
+          disconnectTimeout: 200,
         });
   const failed = (cause: string) => {
     options.onStoreError();

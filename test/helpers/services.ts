@@ -4,12 +4,14 @@ import { createServer } from 'node:net';
 
 /**
  * Tests that need a real service (Redis, Chromium) run against the real one. CI installs them (.ci/run) and a
- * missing one fails there; on a developer machine without them those tests are skipped with a warning.
+ * missing one fails there; on a developer machine without them those tests are skipped, as test/global-setup.ts
+ * says once at the start of the run.
  */
 export function realService(name: string, path: string, debianPackage: string): boolean {
   if (existsSync(path)) return true;
-  if (process.env['CI']) throw new Error(`${name} is required in CI but ${path} is missing: .ci/run installs it`);
-  console.warn(`${name} not found at ${path}: skipping its tests (apt-get install ${debianPackage})`);
+  if (process.env['CI']) {
+    throw new Error(`${name} is required in CI but ${path} is missing: .ci/run installs it (${debianPackage})`);
+  }
   return false;
 }
 
