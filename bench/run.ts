@@ -482,6 +482,7 @@ async function sockets(variant: Variant, idp: IdentityProvider): Promise<Sockets
         ...variant.env,
         AZURE_CLOCK_SKEW_SECONDS: '0',
         HTTP_MAX_CONNECTIONS: many,
+        HTTP_MAX_CONNECTIONS_PER_ADDRESS: many,
         WS_MAX_SOCKETS_PER_ADDRESS: many,
         WS_MAX_SOCKETS_PER_CALLER: many,
       },
