@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config';
 import { budgetKeyOf, normalizeAddress } from './client-address';
@@ -28,21 +28,19 @@ export interface ConnectionLimitEvents {
   onEvict(): void;
 }
 
-interface Connection {
-  readonly address: string;
-  /** Requests being answered on it. */
-  busy: number;
-  /** Handed to the WebSocket transport: never idle. */
-  upgraded: boolean;
-}
+/** An HTTP connection's socket, with the response Node is writing on it (none while the connection is idle). */
+type HttpSocket = Socket & { readonly _httpMessage?: unknown };
 
 /**
  * Caps open connections: `HTTP_MAX_CONNECTIONS` in all and, when the peer is the client itself (no trusted proxy),
  * `HTTP_MAX_CONNECTIONS_PER_ADDRESS` from one address (an IPv6 /64). When every slot is taken, a new connection
- * from an address holding fewer than the busiest one takes the place of that address's longest-idle connection (no
- * request in progress, not a WebSocket), so that one address, or a few, holding idle connections cannot keep
- * others out: a platform's probes of /healthz and /readyz, from addresses of their own, get in. A new connection
- * that finds no such place is closed at once and counted.
+ * from an address holding fewer than the busiest one takes the place of that address's oldest idle connection (no
+ * request in progress, not a WebSocket), so that one address, or a few, holding idle connections cannot keep others
+ * out: a platform's probes of /healthz and /readyz, from addresses of their own, get in. A new connection that finds
+ * no such place is closed at once and counted.
+ *
+ * Nothing is done per request: whether a connection is idle is asked only when the server is full, the way Node's
+ * own `server.closeIdleConnections()` asks it (the socket's `_httpMessage`, the response being written on it).
  */
 export function limitConnections(
   server: Server,
@@ -50,9 +48,9 @@ export function limitConnections(
   perAddress: boolean,
   events: ConnectionLimitEvents,
 ): void {
-  // Per address, its connections in order of last activity, least recent first.
+  // Per address, its connections in the order they were opened.
   const byAddress = new Map<string, Set<Socket>>();
-  const connections = new WeakMap<Socket, Connection>();
+  const upgraded = new WeakSet<Socket>();
   let open = 0;
 
   server.on('connection', (socket: Socket) => {
@@ -69,7 +67,6 @@ export function limitConnections(
       byAddress.set(address, sockets);
     }
     sockets.add(socket);
-    connections.set(socket, { address, busy: 0, upgraded: false });
     open += 1;
     socket.once('close', () => {
       open -= 1;
@@ -78,32 +75,16 @@ export function limitConnections(
     });
   });
 
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    const connection = connections.get(socket);
-    if (connection === undefined) return;
-    connection.busy += 1;
-    response.once('close', () => {
-      connection.busy -= 1;
-      // Now the address's most recently active connection.
-      const sockets = byAddress.get(connection.address);
-      if (sockets?.delete(socket)) sockets.add(socket);
-    });
-  });
+  // A socket handed to the WebSocket transport has no HTTP response on it, and is never idle.
+  server.on('upgrade', (request: IncomingMessage) => upgraded.add(request.socket));
 
-  server.on('upgrade', (request: IncomingMessage) => {
-    const connection = connections.get(request.socket);
-    if (connection) connection.upgraded = true;
-  });
-
-  /** Closes the longest-idle connection of the address holding the most (more than `held`); false if none is idle. */
+  /** Closes the oldest idle connection of the address holding the most (more than `held`); false if none is idle. */
   function evictFor(held: number): boolean {
     const candidates = [...byAddress.values()].filter((sockets) => sockets.size > held);
     candidates.sort((a, b) => b.size - a.size);
     for (const sockets of candidates) {
       for (const socket of sockets) {
-        const connection = connections.get(socket);
-        if (connection === undefined || connection.busy > 0 || connection.upgraded) continue;
+        if ((socket as HttpSocket)._httpMessage || upgraded.has(socket)) continue;
         sockets.delete(socket);
         socket.destroy();
         events.onEvict();

@@ -131,7 +131,7 @@ async function probe(server: TestServer, localAddress: string): Promise<number> 
 }
 
 describe('connections per address', () => {
-  it('keeps another address answered while one holds every slot with idle connections, closing its longest idle', async () => {
+  it('keeps another address answered while one holds every slot with idle connections, closing its oldest idle', async () => {
     const crowded = await createTestServer({ HTTP_MAX_CONNECTIONS: '20', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000' });
     try {
       const hog = await Promise.all(Array.from({ length: 20 }, () => idleConnection(crowded, '127.0.0.1')));
