@@ -72,8 +72,8 @@ export function createAuthenticator(
       await limits.consumeCaller(callerKey(principal));
       return principal;
     } catch (error) {
+      // A refused admission holds no slot, and the caller's budget is spent after the slot is given back.
       if (error instanceof RateLimitedError) {
-        release?.();
         audit.rateLimited(error, facts);
         throw error;
       }

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { until } from '../helpers/process';
-import { createTestServer, type TestServer } from '../helpers/server';
+import { createTestServer, withTestServer, type TestServer } from '../helpers/server';
 
 // Short limits so that the test takes seconds; the defaults are 30 s, 10 s and 1,000 connections.
 const REQUEST_TIMEOUT_MS = 1500;
@@ -132,26 +132,24 @@ async function probe(server: TestServer, localAddress: string): Promise<number> 
 
 describe('connections per address', () => {
   it('keeps another address answered while one holds every slot with idle connections, closing its oldest idle', async () => {
-    const crowded = await createTestServer({ HTTP_MAX_CONNECTIONS: '20', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000' });
-    try {
-      const hog = await Promise.all(Array.from({ length: 20 }, () => idleConnection(crowded, '127.0.0.1')));
-      // A platform's probes come from addresses of their own; each takes the place of one of the hog's idle ones.
-      const statuses = [];
-      for (let i = 0; i < 5; i += 1) statuses.push(await probe(crowded, '127.0.0.2'));
-      expect(statuses).toEqual([200, 200, 200, 200, 200]);
-      expect(String((await crowded.get('/metrics')).body)).toMatch(/^http_connections_evicted_total [1-9]$/m);
-      hog.forEach((held) => held.socket.destroy());
-    } finally {
-      await crowded.close();
-    }
+    await withTestServer(
+      { HTTP_MAX_CONNECTIONS: '20', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000' },
+      api.idp,
+      async (crowded) => {
+        const hog = await Promise.all(Array.from({ length: 20 }, () => idleConnection(crowded, '127.0.0.1')));
+        // A platform's probes come from addresses of their own; each takes the place of one of the hog's idle ones.
+        const statuses = [];
+        for (let i = 0; i < 5; i += 1) statuses.push(await probe(crowded, '127.0.0.2'));
+        expect(statuses).toEqual([200, 200, 200, 200, 200]);
+        expect(String((await crowded.get('/metrics')).body)).toMatch(/^http_connections_evicted_total [1-9]$/m);
+        hog.forEach((held) => held.socket.destroy());
+      },
+    );
   });
 
   it('closes at once a connection over HTTP_MAX_CONNECTIONS_PER_ADDRESS, while other addresses are served', async () => {
-    const capped = await createTestServer({
-      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5',
-      HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000',
-    });
-    try {
+    const env = { HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000' };
+    await withTestServer(env, api.idp, async (capped) => {
       const held = await Promise.all(Array.from({ length: 5 }, () => idleConnection(capped, '127.0.0.3')));
       expect(await probe(capped, '127.0.0.3')).toBe(0);
       expect(await probe(capped, '127.0.0.4')).toBe(200);
@@ -160,23 +158,15 @@ describe('connections per address', () => {
       held[0]!.socket.destroy();
       await until(async () => (await probe(capped, '127.0.0.3')) === 200);
       held.forEach((connection) => connection.socket.destroy());
-    } finally {
-      await capped.close();
-    }
+    });
   });
 
   it('does not cap connections per address behind a trusted proxy, whose address every connection has', async () => {
-    const proxied = await createTestServer({
-      HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5',
-      HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000',
-      TRUST_PROXY: '1',
-    });
-    try {
+    const env = { HTTP_MAX_CONNECTIONS_PER_ADDRESS: '5', HTTP_KEEP_ALIVE_TIMEOUT_MS: '60000', TRUST_PROXY: '1' };
+    await withTestServer(env, api.idp, async (proxied) => {
       const held = await Promise.all(Array.from({ length: 10 }, () => idleConnection(proxied, '127.0.0.5')));
       expect(await probe(proxied, '127.0.0.5')).toBe(200);
       held.forEach((connection) => connection.socket.destroy());
-    } finally {
-      await proxied.close();
-    }
+    });
   });
 });

@@ -41,9 +41,7 @@ async function acknowledged(api: TestServer, token: string): Promise<FrameSocket
   return socket;
 }
 
-async function metrics(api: TestServer): Promise<string> {
-  return (await (await fetch(`${api.url}/metrics`)).text()) + '\n';
-}
+const metrics = async (api: TestServer) => String((await api.get('/metrics')).body);
 
 const closes = (text: string, code: number, reason: string) =>
   Number(
