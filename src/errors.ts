@@ -218,9 +218,72 @@ export function unauthenticated(): GraphQLError {
   return new GraphQLError(AUTH_REQUIRED, { extensions: { code: ErrorCode.UNAUTHENTICATED, reason: 'missing_token' } });
 }
 
-/** A verified caller without the permission a field needs; `scope` lists what would have been enough. */
-export function forbidden(message: string, reason: string, scope: readonly string[]): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: ErrorCode.FORBIDDEN, reason, scope: scope.join(' ') } });
+/** A field no authorization directive covers: denied to every caller (graphql-shield's fallback). */
+export function noRule(): GraphQLError {
+  return new GraphQLError('Not authorised', { extensions: { code: ErrorCode.FORBIDDEN, reason: 'no_rule' } });
+}
+
+/** Why an authorization directive refused a verified caller (see src/authorization/requirements.ts). */
+export type RefusalReason =
+  | 'insufficient_scope'
+  | 'missing_app_role'
+  | 'missing_role'
+  | 'app_tokens_not_accepted'
+  | 'user_tokens_not_accepted'
+  | 'policy_refused';
+
+/** "A, B" when each alternative is one name; "A and B, or C" otherwise. */
+function alternatives(anyOf: readonly (readonly string[])[]): string {
+  if (anyOf.every((group) => group.length === 1)) return anyOf.flat().join(', ');
+  return anyOf.map((group) => group.join(' and ')).join(', or ');
+}
+
+/**
+ * A verified caller refused by a field's authorization directives. The extensions say what would have been enough:
+ * `scopes` (delegated scopes, for users), `permissions` (app permissions, for apps), `roles` (app roles assigned to
+ * the user) or `policies`, as alternatives of groups; and, for scopes and app permissions, `scope`: the names the
+ * RFC 6750 challenge lists.
+ */
+export function refusal(
+  field: { readonly coordinate: string; readonly root: boolean },
+  reason: RefusalReason,
+  anyOf: readonly (readonly string[])[] = [],
+): GraphQLError {
+  const subject = field.root ? 'This operation' : `The field ${field.coordinate}`;
+  const extensions = (extra: Record<string, unknown>) => ({ code: ErrorCode.FORBIDDEN, reason, ...extra });
+  const union = [...new Set(anyOf.flat())].join(' ');
+  const one = anyOf.every((group) => group.length === 1) ? 'one of ' : '';
+  switch (reason) {
+    case 'insufficient_scope':
+      return new GraphQLError(`${subject} needs ${one}the delegated scopes: ${alternatives(anyOf)}`, {
+        extensions: extensions({ scope: union, scopes: anyOf }),
+      });
+    case 'missing_app_role':
+      return new GraphQLError(`${subject} needs ${one}the app roles: ${alternatives(anyOf)}`, {
+        extensions: extensions({ scope: union, permissions: anyOf }),
+      });
+    case 'missing_role':
+      return new GraphQLError(`${subject} needs ${one}the app roles assigned to the user: ${alternatives(anyOf)}`, {
+        extensions: extensions({ roles: anyOf }),
+      });
+    case 'app_tokens_not_accepted':
+      return new GraphQLError(`App-only tokens are not accepted by ${subject.replace(/^T/, 't')}`, {
+        extensions: extensions({}),
+      });
+    case 'user_tokens_not_accepted':
+      return new GraphQLError(`User tokens are not accepted by ${subject.replace(/^T/, 't')}: it serves applications`, {
+        extensions: extensions({}),
+      });
+    case 'policy_refused':
+      return new GraphQLError(`${subject} is refused by the policies: ${alternatives(anyOf)}`, {
+        extensions: extensions({ policies: anyOf }),
+      });
+  }
+}
+
+/** A policy's own refusal: FORBIDDEN with the reason and message it chooses (never echo a token or secret). */
+export function forbidden(message: string, reason: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.FORBIDDEN, reason } });
 }
 
 const SERVICE_NAMES = { token_endpoint: 'Microsoft Entra ID', graph: 'Microsoft Graph' } as const;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -15,19 +15,13 @@ import { createTokenVerifier, type TokenVerifier } from './auth';
 import { createAuthenticator } from './authenticate';
 import type { Config } from './config';
 import { createDownstream } from './downstream';
-import {
-  authenticationFailure,
-  errorBody,
-  ErrorCode,
-  errorResponsePlugin,
-  formatError,
-  subscriptionOverHttp,
-  unsupportedOperation,
-} from './errors';
+import { authenticationFailure, errorBody, ErrorCode, errorResponsePlugin, formatError } from './errors';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { ALTAIR_PATH, serveAltair } from './http/altair';
 import { devPageRefusal } from './http/dev-pages';
+import { rejectUnauthorized } from './http/reject-unauthorized';
+import { refuseUnsupportedOperations } from './http/unsupported-operations';
 import { authorizationHeaders } from './http/authorization';
 import { clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
@@ -69,21 +63,6 @@ const DEV_ORIGINS = [
   /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/,
 ];
 const BODY_LIMIT = 1024 * 1024;
-
-/**
- * Operations HTTP does not run, refused with 400 before execution: a subscription (graphql-js would run its field
- * once, as a query, and fail inside it) and an operation type the schema has no root for. One listener for every
- * request, as it keeps no state.
- */
-const subscriptionListener: GraphQLRequestListener<Context> = {
-  async didResolveOperation({ operation, schema }) {
-    if (!operation) return;
-    const unsupported = unsupportedOperation(schema, operation.operation);
-    if (unsupported) throw unsupported;
-    if (operation.operation === 'subscription') throw subscriptionOverHttp();
-  },
-};
-const refuseSubscriptions: ApolloServerPlugin<Context> = { requestDidStart: async () => subscriptionListener };
 
 /** Builds the HTTP app (Fastify) and Apollo Server without listening. */
 export async function createServer({
@@ -136,7 +115,7 @@ export async function createServer({
   const operations = operationLimits(config.limits, production);
 
   const shutdown = gracefulShutdown(app, config.shutdown);
-  const schema = buildSchema(config.policy);
+  const { schema, authorization } = buildSchema();
   const apollo = new ApolloServer<Context>({
     // One shutdown path: main.ts's signal handlers call stop(); Apollo's own would stop it a second way.
     stopOnTerminationSignals: false,
@@ -155,7 +134,10 @@ export async function createServer({
     plugins: [
       ...operations.plugins,
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),
-      refuseSubscriptions,
+      refuseUnsupportedOperations,
+      ...(config.authzMode === 'reject'
+        ? [rejectUnauthorized(authorization, (errors, context) => audit.executionErrors(errors, context))]
+        : []),
       // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
       // its answers are per caller: every response says `no-store` (onRequest hook below).
       ApolloServerPluginCacheControlDisabled(),
@@ -259,6 +241,7 @@ export async function createServer({
   const sockets = attachWebSockets({
     server: app.server,
     schema,
+    authorization,
     config,
     authenticator,
     downstream,

@@ -1,17 +1,22 @@
 import { ApolloServer } from '@apollo/server';
 import { applyMiddleware } from 'graphql-middleware';
 import { AUTH_REASONS, AuthError } from '../src/auth';
-import { authFailure, formatError, errorResponsePlugin, wwwAuthenticate } from '../src/errors';
+import { allow, rule } from 'graphql-shield';
+import { permissions } from '../src/authorization/permissions';
+import { authFailure, formatError, errorResponsePlugin, unauthenticated, wwwAuthenticate } from '../src/errors';
 import type { Context } from '../src/schema/context';
-import { permissions, ruleTree } from '../src/schema/permissions';
 import { principals } from './helpers/principals';
 import { makeExecutableSchema } from './schema/small-schema';
 
-const policy = { requiredScopes: ['access_as_user'], requiredAppRoles: [] };
+// hello needs a caller and its username is readable; every other field is left to the deny-by-default fallback.
+const tree = {
+  Query: { hello: rule()((_parent, _args, { principal }: Context) => principal !== null || unauthenticated()) },
+  User: { username: allow },
+};
 
 function server(withRules: boolean) {
   const schema = withRules
-    ? applyMiddleware(makeExecutableSchema(), permissions(ruleTree(policy)))
+    ? applyMiddleware(makeExecutableSchema(), permissions({ tree, policies: {} }))
     : makeExecutableSchema();
   return new ApolloServer<Context>({ schema, formatError, plugins: [errorResponsePlugin<Context>()] });
 }

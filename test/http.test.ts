@@ -95,7 +95,12 @@ describe('POST /graphql refused', () => {
           message: 'This operation needs one of the app roles: Hello.Read.All',
           locations: [{ line: 2, column: 3 }],
           path: ['hello'],
-          extensions: { code: 'FORBIDDEN', reason: 'missing_app_role', scope: 'Hello.Read.All' },
+          extensions: {
+            code: 'FORBIDDEN',
+            reason: 'missing_app_role',
+            scope: 'Hello.Read.All',
+            permissions: [['Hello.Read.All']],
+          },
         },
       ],
     });

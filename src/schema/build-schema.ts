@@ -1,13 +1,37 @@
 import 'reflect-metadata';
-import type { GraphQLSchema } from 'graphql';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
-import { buildSchemaSync, type BuildSchemaOptions } from 'type-graphql';
-import { GreetingsResolver } from './greetings.resolver';
-import { HelloResolver } from './hello.resolver';
-import { ProfileResolver } from './profile.resolver';
-import { guardSubscriptions, permissions, ruleTree, type Policy } from './permissions';
+import { buildSchemaSync, getMetadataStorage, type ClassType, type NonEmptyArray } from 'type-graphql';
+import { authorizationDirectives } from '../authorization/directives';
+import {
+  compileAuthorization,
+  guardSubscriptions,
+  permissions,
+  type Authorization,
+} from '../authorization/permissions';
+import { policies as namedPolicies } from '../authorization/policies';
+import type { Policies } from '../authorization/requirements';
 
-export const resolvers = [HelloResolver, ProfileResolver, GreetingsResolver] as const;
+// A resolver is a class decorated with @Resolver, in a file of this folder named `<something>.resolver.ts`.
+const RESOLVER_FILE = /^[^.].*\.resolver\.(ts|js)$/;
+
+/**
+ * The resolver classes of this folder's `*.resolver.ts` files, in file-name order: adding an operation is adding
+ * such a file, with no list to extend.
+ */
+export function discoverResolvers(directory: string = __dirname): NonEmptyArray<ClassType> {
+  const exported = readdirSync(directory)
+    .filter((file) => RESOLVER_FILE.test(file))
+    .sort()
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    .flatMap((file) => Object.values(require(join(directory, file)) as Record<string, unknown>));
+  const resolverClasses = new Set<unknown>(getMetadataStorage().resolverClasses.map(({ target }) => target));
+  const found = exported.filter((value): value is ClassType => resolverClasses.has(value));
+  if (found.length === 0) throw new Error(`No resolver class in ${directory}/*.resolver.ts`);
+  return found as NonEmptyArray<ClassType>;
+}
 
 /**
  * type-graphql demands a pubSub as soon as a subscription exists, even one that brings its own `subscribe` (as
@@ -22,15 +46,28 @@ const noTopics = {
   },
 };
 
-/** Resolver classes, as type-graphql takes them. */
-type Resolvers = BuildSchemaOptions['resolvers'];
-
-/** The schema as type-graphql builds it, without permissions (what schema.graphql holds). */
-export function buildBareSchema(resolverClasses: Resolvers = resolvers): GraphQLSchema {
-  return buildSchemaSync({ resolvers: resolverClasses, validate: false, pubSub: noTopics });
+/** The schema as type-graphql builds it, with its directives and without permissions (what schema.graphql holds). */
+export function buildBareSchema(resolverClasses: NonEmptyArray<ClassType> = discoverResolvers()): GraphQLSchema {
+  return buildSchemaSync({
+    resolvers: resolverClasses,
+    validate: false,
+    pubSub: noTopics,
+    // Given directives replace graphql-js's own (@skip, @include, @deprecated …) unless they are listed too.
+    directives: [...specifiedDirectives, ...Object.values(authorizationDirectives)],
+  });
 }
 
-/** The schema served: every field behind its graphql-shield rule. */
-export function buildSchema(policy: Policy): GraphQLSchema {
-  return guardSubscriptions(applyMiddleware(buildBareSchema(), permissions(ruleTree(policy))));
+/** A schema with its fields behind the rules compiled from its directives, and those rules. */
+export interface GuardedSchema {
+  readonly schema: GraphQLSchema;
+  readonly authorization: Authorization;
+}
+
+/** The schema served: every field behind the graphql-shield rule compiled from its directives (or denied). */
+export function buildSchema(
+  bare: GraphQLSchema = buildBareSchema(),
+  policies: Policies = namedPolicies,
+): GuardedSchema {
+  const authorization = compileAuthorization(bare, policies);
+  return { schema: guardSubscriptions(applyMiddleware(bare, permissions(authorization))), authorization };
 }

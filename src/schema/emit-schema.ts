@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { printSchema } from 'graphql';
+import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { buildBareSchema } from './build-schema';
 
-// Writes schema.graphql, or with --check fails when the committed file is stale.
+// Writes schema.graphql, or with --check fails when the committed file is stale. The authorization directives are
+// printed where they apply, with their definitions, so that clients, codegen and gateways see what each field needs.
 const target = resolve(__dirname, '../../schema.graphql');
-const sdl = `${printSchema(buildBareSchema())}\n`;
+const sdl = `${printSchemaWithDirectives(buildBareSchema())}\n`;
 if (process.argv.includes('--check')) {
   let current = '';
   try {

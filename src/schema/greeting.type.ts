@@ -1,8 +1,10 @@
 import { GraphQLDateTimeISO } from 'graphql-scalars';
 import { Field, Int, ObjectType } from 'type-graphql';
 import type { Principal } from '../auth';
+import { Authenticated } from '../authorization/directives';
 import { GREETING, User } from './user.type';
 
+@Authenticated()
 @ObjectType({ description: 'One greeting of the greetings subscription', simpleResolvers: true })
 export class Greeting {
   @Field((_type) => String, { description: `Always "${GREETING}"` })

@@ -1,8 +1,10 @@
 import { GraphQLError } from 'graphql';
 import { Arg, Int, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
+import { RequiresAppPermissions, RequiresScopes } from '../authorization/directives';
 import { ErrorCode, unauthenticated } from '../errors';
 import type { Context } from './context';
 import { Greeting } from './greeting.type';
+import { HELLO_APP_PERMISSION, HELLO_SCOPE } from './hello.resolver';
 
 export const MIN_EVERY_SECONDS = 1;
 export const MAX_EVERY_SECONDS = 300;
@@ -14,6 +16,8 @@ export class GreetingsResolver {
     subscribe: ({ args, context }: SubscribeResolverData<unknown, { everySeconds: number }, Context>) =>
       greetings(context, args.everySeconds),
   })
+  @RequiresScopes(HELLO_SCOPE)
+  @RequiresAppPermissions(HELLO_APP_PERMISSION)
   greetings(
     @Root() greeting: Greeting,
     @Arg('everySeconds', (_type) => Int, { defaultValue: 10 }) _everySeconds: number,
@@ -29,7 +33,7 @@ export class GreetingsResolver {
  * timer and ends the pending wait at once.
  */
 function greetings({ principal }: Context, everySeconds: number): AsyncIterableIterator<Greeting> {
-  // The permission rule has already demanded a caller; this guards a schema used without the rules.
+  // The directives have already demanded a caller; this guards a schema used without them.
   if (!principal) throw unauthenticated();
   if (!Number.isInteger(everySeconds) || everySeconds < MIN_EVERY_SECONDS || everySeconds > MAX_EVERY_SECONDS) {
     throw new GraphQLError(`everySeconds must be from ${MIN_EVERY_SECONDS} to ${MAX_EVERY_SECONDS}`, {

@@ -1,4 +1,5 @@
 import { Field, ObjectType } from 'type-graphql';
+import { Authenticated } from '../authorization/directives';
 
 /** The Microsoft Graph `user` properties Profile exposes: also the `$select` of the call, so Graph sends no more. */
 export const PROFILE_PROPERTIES = [
@@ -14,6 +15,7 @@ export const PROFILE_PROPERTIES = [
 
 type ProfileProperty = (typeof PROFILE_PROPERTIES)[number];
 
+@Authenticated()
 @ObjectType({
   description: "The caller's profile in Microsoft Graph (GET /v1.0/me), fetched on the caller's behalf",
   simpleResolvers: true,

@@ -1,5 +1,6 @@
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import type { Principal } from '../auth';
+import { Authenticated } from '../authorization/directives';
 
 export enum CallerKind {
   USER = 'user',
@@ -13,6 +14,8 @@ registerEnumType(CallerKind, {
 export const GREETING = 'Hello World! You are authenticated.';
 
 // Plain properties: type-graphql's per-field middleware wrapper would run on every selected field for nothing.
+// Any verified caller may read a User: the operations that return one (hello, greetings) say who may call them.
+@Authenticated()
 @ObjectType({ description: 'The verified caller', simpleResolvers: true })
 export class User {
   @Field((_type) => String, {

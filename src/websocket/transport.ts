@@ -41,11 +41,15 @@ import type { Metrics } from '../metrics';
 import type { OperationLimits } from '../operation-limits';
 import { RateLimitedError } from '../rate-limits';
 import type { Context } from '../schema/context';
+import { refusalsOf } from '../authorization/operation';
+import type { Authorization } from '../authorization/permissions';
 import type { DownstreamClients } from '../downstream';
 
 export interface WebSocketTransportOptions {
   readonly server: Server;
   readonly schema: GraphQLSchema;
+  /** The rules compiled from the schema's directives: AUTHZ_MODE=reject decides them at subscribe. */
+  readonly authorization: Authorization;
   readonly config: Config;
   readonly authenticator: Authenticator;
   /** Calls on the socket's caller's behalf (User.profile), with the token of its connection_init. */
@@ -134,11 +138,11 @@ const CLOSE_NAMES: Readonly<Record<number, string>> = {
  * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws` protocol) on the HTTP server's port and path. The
  * upgrade is checked first (path, shutdown, Origin, sockets per address), then the connection_init's token is
  * verified by the same authenticator as HTTP requests, with the same budgets; each operation is parsed and
- * validated with the same limits and runs with the same context, so the same graphql-shield rules apply. A socket
+ * validated with the same limits and runs with the same context, so the same authorization rules apply. A socket
  * is closed when its token expires (after the clock skew, as HTTP would refuse it from then on).
  */
 export function attachWebSockets(options: WebSocketTransportOptions): WebSocketTransport {
-  const { config, authenticator, downstream, audit, metrics, logger, operations, schema } = options;
+  const { config, authenticator, downstream, audit, metrics, logger, operations, schema, authorization } = options;
   const settings = config.websocket;
   const production = config.env === 'production';
   const skewMs = config.auth.clockSkewSeconds * 1000;
@@ -382,17 +386,25 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
     if (unsupported) return [unsupported];
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => requestError(error, 'BAD_USER_INPUT', false));
-    // The budget may have been awaited while the socket began to close: nothing starts on a closing socket.
-    if (ws.readyState !== ws.OPEN) return [socketClosing()];
-    const subscription = operation.operation === 'subscription';
-    state.operations.set(id, subscription);
-    if (subscription) metrics.subscriptionsActive.inc();
     const contextValue: Context = {
       principal,
       ...facts(state),
       // One per operation, as over HTTP: a subscription fetches the profile once, not on every event.
       downstream: downstream.forCaller(principal, state.authorization, state.requestId),
     };
+    if (config.authzMode === 'reject') {
+      const variables = payload.variables ?? {};
+      const refusals = await refusalsOf(schema, authorization, document, operation, variables, contextValue);
+      if (refusals.length > 0) {
+        audit.executionErrors(refusals, contextValue);
+        return refusals;
+      }
+    }
+    // The budget may have been awaited while the socket began to close: nothing starts on a closing socket.
+    if (ws.readyState !== ws.OPEN) return [socketClosing()];
+    const subscription = operation.operation === 'subscription';
+    state.operations.set(id, subscription);
+    if (subscription) metrics.subscriptionsActive.inc();
     return {
       schema,
       document,

@@ -133,7 +133,12 @@ describe.each([apolloClient, graphqlRequest, urql])('$name with its default opti
     expect(outcome.errors).toEqual([
       expect.objectContaining({
         message: 'This operation needs one of the delegated scopes: access_as_user',
-        extensions: { code: 'FORBIDDEN', reason: 'insufficient_scope', scope: 'access_as_user' },
+        extensions: {
+          code: 'FORBIDDEN',
+          reason: 'insufficient_scope',
+          scope: 'access_as_user',
+          scopes: [['access_as_user']],
+        },
       }),
     ]);
   });

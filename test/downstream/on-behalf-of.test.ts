@@ -113,7 +113,7 @@ describe('User.profile on behalf of the caller', () => {
     expect(world.graph.requestCount()).toBe(graphBefore);
   });
 
-  it('is null with OBO_USER_REQUIRED for an app-only caller, and the rest of hello answers', async () => {
+  it('is null for an app-only caller, refused by its directive before any exchange, and the rest of hello answers', async () => {
     const app = await world.idp.mint({ kind: 'app' });
     const before = world.idp.tokenRequests();
     const reply = await api.queryWithToken(app, '{ hello { kind profile { displayName } } }');

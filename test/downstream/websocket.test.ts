@@ -40,7 +40,7 @@ describe('User.profile over WebSocket', () => {
     }
   });
 
-  it('answers an app-only socket with OBO_USER_REQUIRED on the field', async () => {
+  it("answers an app-only socket with the directive's refusal on the field", async () => {
     const client = graphqlWsClient(api.url, await world.idp.mint({ kind: 'app' }));
     try {
       expect(await take(client, '{ hello { kind profile { displayName } } }', 1)).toEqual([

@@ -45,10 +45,13 @@ export async function startOboWorld(
   };
 }
 
-/** The error of `profile` for an app-only caller, in a query whose `profile` starts at column 16. */
+/**
+ * The error of `profile` for an app-only caller, in a query whose `profile` starts at column 16: its
+ * `@requiresScopes` admits users only, so no exchange is even tried.
+ */
 export const APP_ONLY_PROFILE_ERROR = {
-  message: 'The profile is fetched on behalf of a signed-in user: an app-only token has no user to act for',
+  message: 'App-only tokens are not accepted by the field User.profile',
   path: ['hello', 'profile'],
   locations: [{ line: 1, column: 16 }],
-  extensions: { code: 'OBO_USER_REQUIRED', reason: 'user_required' },
+  extensions: { code: 'FORBIDDEN', reason: 'app_tokens_not_accepted' },
 };
