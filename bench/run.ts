@@ -650,8 +650,6 @@ async function main(): Promise<void> {
       ...shared,
       NODE_ENV: 'production',
       LOG_LEVEL: 'info',
-      API_REQUIRED_SCOPES: 'access_as_user',
-      API_REQUIRED_APP_ROLES: 'none',
       // The bench's tokens belong to one user: only the per-caller budget is lifted. The address budgets stay at
       // their defaults, though all 64 connections come from one loopback address with tokens never seen before.
       RATE_LIMIT_CALLER_REQUESTS: '1000000000',

@@ -85,12 +85,11 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Log usernames and names of callers (personal data); off by default. */
   readonly logPii: boolean;
-  readonly policy: {
-    /** Delegated scopes of which a user token needs one (none: any verified user token). */
-    readonly requiredScopes: readonly string[];
-    /** App roles of which an app-only token needs one (none: app-only tokens are refused). */
-    readonly requiredAppRoles: readonly string[];
-  };
+  /**
+   * What an operation selecting a field its caller may not read gets: `filter`, that field null with an error at its
+   * path and the rest answered; `reject`, the whole operation refused before anything runs.
+   */
+  readonly authzMode: 'filter' | 'reject';
   /** Calls to Microsoft Graph on behalf of the caller (OAuth 2.0 on-behalf-of). */
   readonly downstream: {
     /** How the API proves its identity to Entra ID; null turns on-behalf-of calls off. */
@@ -200,26 +199,16 @@ const path = (name: string) =>
       message: `${name} is empty: set a file's path or unset it`,
     });
 
-/** `API_REQUIRED_SCOPES=*`: any verified user token, whatever its scopes. */
-export const ANY_SCOPE = '*';
-/** `API_REQUIRED_APP_ROLES=none`: app-only tokens are refused. */
-export const NO_APP_TOKENS = 'none';
-
 /**
- * A required-permissions list where `word` (alone) states the open or closed policy explicitly and means the empty
- * list; `other`, the other list's word, is a mistake here.
+ * Settings that were read once and are no longer, each with what replaced it: set, they stop the start, since the
+ * access they meant to restrict is now decided elsewhere.
  */
-function explicitPolicy(items: string[], ctx: z.RefinementCtx, name: string, word: string, other: string): string[] {
-  if (items.includes(other)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `${name} cannot be ${other}: name the ${name.endsWith('SCOPES') ? 'scopes' : 'app roles'}, or ${word}`,
-    });
-  }
-  if (!items.includes(word)) return items;
-  if (items.length > 1) ctx.addIssue({ code: 'custom', message: `${name}=${word} stands alone: list nothing with it` });
-  return [];
-}
+export const RETIRED_SETTINGS: Readonly<Record<string, string>> = {
+  API_REQUIRED_SCOPES:
+    'API_REQUIRED_SCOPES is retired: each operation declares the delegated scopes it needs in the schema, with @requiresScopes (hello and greetings: access_as_user, in src/schema/hello.resolver.ts and greetings.resolver.ts); unset it (docs/authorization.md#retired-settings)',
+  API_REQUIRED_APP_ROLES:
+    'API_REQUIRED_APP_ROLES is retired: each operation declares the app permissions it needs in the schema, with @requiresAppPermissions (hello and greetings: Hello.Read.All, in src/schema/hello.resolver.ts and greetings.resolver.ts); unset it (docs/authorization.md#retired-settings)',
+};
 
 /**
  * The prefixes of this API's settings. A variable with one of them that is not a setting is a mistake (a
@@ -228,6 +217,7 @@ function explicitPolicy(items: string[], ctx: z.RefinementCtx, name: string, wor
  */
 export const SETTING_PREFIXES: readonly string[] = [
   'API_',
+  'AUTHZ_',
   'AZURE_',
   'CORS_',
   'DEV_',
@@ -296,8 +286,14 @@ function unknownSettings(env: NodeJS.ProcessEnv): string[] {
       continue;
     }
     if (!SETTING_PREFIXES.some((prefix) => upper.startsWith(prefix))) continue;
+    if (Object.hasOwn(RETIRED_SETTINGS, name)) continue;
     if (FOREIGN_SETTINGS.has(upper) || SERVICE_LINK.test(upper)) continue;
-    problems.push(`${name} is not a setting of this API: did you mean ${closest(upper, [...SETTING_NAMES])}?`);
+    const likely = closest(upper, [...SETTING_NAMES, ...Object.keys(RETIRED_SETTINGS)]);
+    problems.push(
+      Object.hasOwn(RETIRED_SETTINGS, likely)
+        ? `${name} is not a setting of this API, and ${likely}, which it resembles, is retired: operations declare the permissions they need in the schema (docs/authorization.md)`
+        : `${name} is not a setting of this API: did you mean ${likely}?`,
+    );
   }
   return problems;
 }
@@ -313,17 +309,8 @@ function presenceProblems(env: NodeJS.ProcessEnv): string[] {
       "API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
     );
   }
-  if ((env['NODE_ENV'] ?? 'production') === 'production') {
-    if (env['API_REQUIRED_SCOPES'] === undefined) {
-      problems.push(
-        `API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=${ANY_SCOPE} for any verified user token`,
-      );
-    }
-    if (env['API_REQUIRED_APP_ROLES'] === undefined) {
-      problems.push(
-        `API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=${NO_APP_TOKENS} to refuse app-only tokens`,
-      );
-    }
+  for (const [name, replacement] of Object.entries(RETIRED_SETTINGS)) {
+    if (env[name] !== undefined) problems.push(replacement);
   }
   const given = CREDENTIAL_SETTINGS.filter((name) => env[name] !== undefined);
   if (given.length > 1) {
@@ -438,12 +425,7 @@ const schema = z
     AZURE_HTTP_TIMEOUT_MS: wholeNumber('AZURE_HTTP_TIMEOUT_MS', 5000, 100, 60000),
     TOKEN_CACHE_MAX_ENTRIES: wholeNumber('TOKEN_CACHE_MAX_ENTRIES', 10000, 0, 10000000),
     TOKEN_CACHE_TTL_SECONDS: wholeNumber('TOKEN_CACHE_TTL_SECONDS', 300, 1, 86400),
-    API_REQUIRED_SCOPES: list('API_REQUIRED_SCOPES').transform((items, ctx) =>
-      explicitPolicy(items, ctx, 'API_REQUIRED_SCOPES', ANY_SCOPE, NO_APP_TOKENS),
-    ),
-    API_REQUIRED_APP_ROLES: list('API_REQUIRED_APP_ROLES').transform((items, ctx) =>
-      explicitPolicy(items, ctx, 'API_REQUIRED_APP_ROLES', NO_APP_TOKENS, ANY_SCOPE),
-    ),
+    AUTHZ_MODE: z.enum(['filter', 'reject'], { message: 'AUTHZ_MODE must be filter or reject' }).default('filter'),
     GRAPHQL_MAX_DEPTH: wholeNumber('GRAPHQL_MAX_DEPTH', 6, 1, 100),
     GRAPHQL_MAX_ALIASES: wholeNumber('GRAPHQL_MAX_ALIASES', 15, 0, 1000),
     GRAPHQL_MAX_COST: wholeNumber('GRAPHQL_MAX_COST', 5000, 1, 1000000),
@@ -622,7 +604,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     logPii: e.LOG_PII,
-    policy: Object.freeze({ requiredScopes: e.API_REQUIRED_SCOPES, requiredAppRoles: e.API_REQUIRED_APP_ROLES }),
+    authzMode: e.AUTHZ_MODE,
     downstream: Object.freeze({
       credential: credentialOf(e),
       graphBaseUrl: e.GRAPH_BASE_URL ?? 'https://graph.microsoft.com',

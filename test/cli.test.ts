@@ -37,8 +37,6 @@ describe('npm start', () => {
         'Invalid configuration:',
         '  - AZURE_TENANT_ID is required: the tenant GUID, or organizations / common for a multi-tenant API',
         "  - API_CLIENT_ID is required: the API's application (client) id (AZURE_CLIENT_ID is read when it is unset)",
-        '  - API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=* for any verified user token',
-        '  - API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=none to refuse app-only tokens',
         'See docs/settings.md for every setting.',
         '',
       ].join('\n'),
@@ -50,8 +48,6 @@ describe('npm start', () => {
       AZURE_TENANT_ID: DEV_TENANT_ID,
       API_CLIENT_ID: DEV_CLIENT_ID,
       NODE_ENV: 'production',
-      API_REQUIRED_SCOPES: 'access_as_user',
-      API_REQUIRED_APP_ROLES: 'none',
     };
     const both = run('main.js', { ...required, API_CLIENT_SECRET: 'x', API_FEDERATED_TOKEN_FILE: '/run/token' });
     expect(both).toMatchObject({
@@ -80,17 +76,18 @@ describe('npm start', () => {
     });
   });
 
-  it('refuses to start on a misspelt setting, naming the closest one', () => {
+  it('refuses to start on a misspelt setting, naming the closest one, and on a retired one, naming its replacement', () => {
     const result = run('main.js', {
       AZURE_TENANT_ID: DEV_TENANT_ID,
       API_CLIENT_ID: DEV_CLIENT_ID,
-      API_REQUIRED_SCOPE: 'Files.Read',
-      API_REQUIRED_APP_ROLES: 'none',
+      RATE_LIMIT_AUTH_FAILURE: '60',
+      API_REQUIRED_SCOPES: 'access_as_user',
     });
     expect(result).toMatchObject({ status: 1, stdout: '' });
     expect(result.stderr).toContain(
-      '  - API_REQUIRED_SCOPE is not a setting of this API: did you mean API_REQUIRED_SCOPES?\n',
+      '  - RATE_LIMIT_AUTH_FAILURE is not a setting of this API: did you mean RATE_LIMIT_AUTH_FAILURES?\n',
     );
+    expect(result.stderr).toContain('  - API_REQUIRED_SCOPES is retired: each operation declares');
   });
 
   it('runs in production when NODE_ENV is unset, and says so', async () => {

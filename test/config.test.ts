@@ -1,11 +1,9 @@
 import { ConfigError, loadConfig } from '../src/config';
 
-// What production requires: the tenant, the API, and which callers it admits (here: any user, no app).
+// What production requires: the tenant and the API (which callers each operation admits, the schema says).
 const required = {
   AZURE_TENANT_ID: '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10',
   AZURE_CLIENT_ID: 'b3c1e0f2-5a4d-4e6b-8c7a-9d2f1e0a3b45',
-  API_REQUIRED_SCOPES: '*',
-  API_REQUIRED_APP_ROLES: 'none',
 };
 
 function problems(env: Record<string, string>): readonly string[] {
@@ -76,7 +74,7 @@ describe('loadConfig', () => {
       trustProxy: 0,
       corsOrigins: [],
       logPii: false,
-      policy: { requiredScopes: [], requiredAppRoles: [] },
+      authzMode: 'filter',
       downstream: {
         credential: null,
         graphBaseUrl: 'https://graph.microsoft.com',
@@ -111,8 +109,7 @@ describe('loadConfig', () => {
       AZURE_HTTP_TIMEOUT_MS: '2000',
       TOKEN_CACHE_MAX_ENTRIES: '0',
       TOKEN_CACHE_TTL_SECONDS: '60',
-      API_REQUIRED_SCOPES: 'Hello.Read,access_as_user',
-      API_REQUIRED_APP_ROLES: 'Hello.Read.All',
+      AUTHZ_MODE: 'reject',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_ALIASES: '5',
       GRAPHQL_MAX_COST: '100',
@@ -177,7 +174,7 @@ describe('loadConfig', () => {
         tokenCacheMaxEntries: 0,
         tokenCacheTtlSeconds: 60,
       },
-      policy: { requiredScopes: ['Hello.Read', 'access_as_user'], requiredAppRoles: ['Hello.Read.All'] },
+      authzMode: 'reject',
       limits: { maxDepth: 8, maxAliases: 5, maxCost: 100, maxTokens: 500, maxDirectives: 3 },
       rateLimits: {
         authFailures: 7,
@@ -218,7 +215,7 @@ describe('loadConfig', () => {
       },
       outboundCaFile: '/etc/ssl/proxy-ca.pem',
     });
-    expect(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.policy)).toBe(true);
+    expect(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.limits)).toBe(true);
   });
 
   it('lists every problem at once, saying what to set', () => {
@@ -290,7 +287,7 @@ describe('settings that fail closed', () => {
     ]);
   });
 
-  it.each(['API_REQUIRED_SCOPES', 'API_REQUIRED_APP_ROLES', 'AZURE_AUDIENCES', 'CORS_ORIGINS'])(
+  it.each(['AZURE_AUDIENCES', 'CORS_ORIGINS'])(
     'refuses %s set to nothing or to empty items instead of dropping the check',
     (name) => {
       for (const value of ['', ' ', ' , ', 'a,,b', 'a,', ',a']) {
@@ -304,14 +301,15 @@ describe('settings that fail closed', () => {
   it('reads lists separated by commas and/or white space, as scp is', () => {
     const config = loadConfig({
       ...required,
-      API_REQUIRED_SCOPES: 'access_as_user Files.Read, Mail.Read ,Sites.Read',
-      API_REQUIRED_APP_ROLES: ' Hello.Read.All\tHello.Write.All ',
+      CORS_ORIGINS: 'https://a.example https://b.example, https://c.example ,https://d.example',
       AZURE_ACCEPTED_TOKEN_VERSIONS: '1 2',
     });
-    expect(config.policy).toEqual({
-      requiredScopes: ['access_as_user', 'Files.Read', 'Mail.Read', 'Sites.Read'],
-      requiredAppRoles: ['Hello.Read.All', 'Hello.Write.All'],
-    });
+    expect(config.corsOrigins).toEqual([
+      'https://a.example',
+      'https://b.example',
+      'https://c.example',
+      'https://d.example',
+    ]);
     expect(config.auth.acceptedVersions).toEqual(['1.0', '2.0']);
   });
 
@@ -335,34 +333,27 @@ describe('settings that fail closed', () => {
   });
 });
 
-describe('production states its policy', () => {
-  const { API_REQUIRED_SCOPES: _scopes, API_REQUIRED_APP_ROLES: _roles, ...identity } = required;
-
+describe('production by default, and the retired permission settings', () => {
   it('runs in production when NODE_ENV is unset, and says that it was not set', () => {
     expect(loadConfig(required)).toMatchObject({ env: 'production', envFromDefault: true });
     expect(loadConfig({ ...required, NODE_ENV: 'production' })).toMatchObject({ envFromDefault: false });
   });
 
-  it('refuses to start in production without the scopes and app roles a caller needs, giving the fix', () => {
-    expect(problems(identity)).toEqual([
-      'API_REQUIRED_SCOPES is required in production: the delegated scopes of which a user token needs one (API_REQUIRED_SCOPES=access_as_user), or API_REQUIRED_SCOPES=* for any verified user token',
-      'API_REQUIRED_APP_ROLES is required in production: the app roles of which an app-only token needs one (API_REQUIRED_APP_ROLES=Hello.Read.All), or API_REQUIRED_APP_ROLES=none to refuse app-only tokens',
-    ]);
-    // Outside production, unset keeps its meaning: any user token, no app-only token.
-    expect(loadConfig({ ...identity, NODE_ENV: 'development' }).policy).toEqual({
-      requiredScopes: [],
-      requiredAppRoles: [],
-    });
+  it('refuses to start with API_REQUIRED_SCOPES or API_REQUIRED_APP_ROLES, in any mode, naming what replaced them', () => {
+    for (const NODE_ENV of ['production', 'development']) {
+      expect(problems({ ...required, NODE_ENV, API_REQUIRED_SCOPES: '*', API_REQUIRED_APP_ROLES: 'none' })).toEqual([
+        'API_REQUIRED_SCOPES is retired: each operation declares the delegated scopes it needs in the schema, with @requiresScopes (hello and greetings: access_as_user, in src/schema/hello.resolver.ts and greetings.resolver.ts); unset it (docs/authorization.md#retired-settings)',
+        'API_REQUIRED_APP_ROLES is retired: each operation declares the app permissions it needs in the schema, with @requiresAppPermissions (hello and greetings: Hello.Read.All, in src/schema/hello.resolver.ts and greetings.resolver.ts); unset it (docs/authorization.md#retired-settings)',
+      ]);
+    }
   });
 
-  it('takes * as any scope and none as no app-only token, each alone and in its own setting', () => {
-    expect(loadConfig(required).policy).toEqual({ requiredScopes: [], requiredAppRoles: [] });
-    expect(problems({ ...required, API_REQUIRED_SCOPES: '*, access_as_user', API_REQUIRED_APP_ROLES: '*' })).toEqual([
-      'API_REQUIRED_SCOPES=* stands alone: list nothing with it',
-      'API_REQUIRED_APP_ROLES cannot be *: name the app roles, or none',
-    ]);
-    expect(problems({ ...required, API_REQUIRED_SCOPES: 'none' })).toEqual([
-      'API_REQUIRED_SCOPES cannot be none: name the scopes, or *',
+  it('takes AUTHZ_MODE filter (the default) or reject, and nothing else', () => {
+    expect(loadConfig(required).authzMode).toBe('filter');
+    expect(loadConfig({ ...required, AUTHZ_MODE: 'reject' }).authzMode).toBe('reject');
+    expect(problems({ ...required, AUTHZ_MODE: 'Reject' })).toEqual(['AUTHZ_MODE must be filter or reject']);
+    expect(problems({ ...required, AUTHZ_MOD: 'reject' })).toEqual([
+      'AUTHZ_MOD is not a setting of this API: did you mean AUTHZ_MODE?',
     ]);
   });
 });
@@ -372,8 +363,8 @@ describe('settings that are not settings', () => {
     expect(
       problems({ ...required, API_REQUIRED_SCOPE: 'Files.Read', API_REQUIRED_APP_ROLE: 'Hello.Read.All' }),
     ).toEqual([
-      'API_REQUIRED_SCOPE is not a setting of this API: did you mean API_REQUIRED_SCOPES?',
-      'API_REQUIRED_APP_ROLE is not a setting of this API: did you mean API_REQUIRED_APP_ROLES?',
+      'API_REQUIRED_SCOPE is not a setting of this API, and API_REQUIRED_SCOPES, which it resembles, is retired: operations declare the permissions they need in the schema (docs/authorization.md)',
+      'API_REQUIRED_APP_ROLE is not a setting of this API, and API_REQUIRED_APP_ROLES, which it resembles, is retired: operations declare the permissions they need in the schema (docs/authorization.md)',
     ]);
     expect(problems({ ...required, RATE_LIMIT_AUTH_FAILURE: '5', ws_max_message_bytes: '30000' })).toEqual([
       'RATE_LIMIT_AUTH_FAILURE is not a setting of this API: did you mean RATE_LIMIT_AUTH_FAILURES?',

@@ -20,8 +20,6 @@ export async function loadOrCreateDevKey(directory = join(process.cwd(), '.dev')
 
 /** The local identity provider's port when DEV_IDP_PORT is not set. */
 export const DEFAULT_DEV_IDP_PORT = 4010;
-export const DEV_API_SCOPE = 'access_as_user';
-export const DEV_APP_ROLE = 'Hello.Read.All';
 
 export function refuseProduction(what: string): void {
   if (process.env['NODE_ENV'] === 'production') {

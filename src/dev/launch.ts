@@ -5,14 +5,7 @@ import { createLogger } from '../logger';
 import { devLogDestination } from './dev-log';
 import { ALTAIR_PATH } from '../http/altair';
 import { createServer } from '../server';
-import {
-  DEFAULT_DEV_IDP_PORT,
-  DEV_API_SCOPE,
-  DEV_APP_ROLE,
-  loadOrCreateDevKey,
-  recordIdentityProvider,
-  refuseProduction,
-} from './dev-key';
+import { DEFAULT_DEV_IDP_PORT, loadOrCreateDevKey, recordIdentityProvider, refuseProduction } from './dev-key';
 import { loadOrCreateDevCertificates } from './dev-certificates';
 import { startGraphStandIn, type GraphStandIn } from './graph-stand-in';
 import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider, type IdentityProvider } from './identity-provider';
@@ -23,8 +16,6 @@ import { DEV_CLIENT_ID, DEV_TENANT_ID, startIdentityProvider, type IdentityProvi
  */
 const DEV_DEFAULTS: Record<string, string> = {
   HOST: '127.0.0.1',
-  API_REQUIRED_SCOPES: DEV_API_SCOPE,
-  API_REQUIRED_APP_ROLES: DEV_APP_ROLE,
   // Trying out bad tokens is what one does in dev mode: 1,000 failures a minute per address instead of 20.
   RATE_LIMIT_AUTH_FAILURES: '1000',
   // Ctrl-C stops at once: there is no load balancer to drain.

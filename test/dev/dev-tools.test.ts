@@ -83,8 +83,8 @@ describe('npm run dev', () => {
     [{ PORT: 'abc' }, 'npm run dev: PORT must be a whole number from 0 to 65535\n'],
     [{ DEV_IDP_PORT: 'abc' }, 'npm run dev: DEV_IDP_PORT must be a whole number from 0 to 65535\n'],
     [
-      { API_REQUIRED_SCOPES: '' },
-      'npm run dev: API_REQUIRED_SCOPES holds an empty item: list values separated by commas or spaces, or leave it unset\n',
+      { CORS_ORIGINS: '' },
+      'npm run dev: CORS_ORIGINS holds an empty item: list values separated by commas or spaces, or leave it unset\n',
     ],
   ])('answers %j with one line and exit code 1', async (env, line) => {
     const { ready } = launchDev({ DEV_IDP_PORT: String(await freePort()), ...env });

@@ -27,8 +27,6 @@ export function startProduction(
     AZURE_TENANT_ID: idp.tenantId,
     AZURE_CLIENT_ID: idp.clientId,
     AZURE_AUTHORITY_HOST: idp.url,
-    API_REQUIRED_SCOPES: 'access_as_user',
-    API_REQUIRED_APP_ROLES: 'Hello.Read.All',
     ...env,
   };
   for (const name of unset) delete environment[name];

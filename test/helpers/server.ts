@@ -29,8 +29,6 @@ export interface TestServer {
 export const TEST_ENV = {
   NODE_ENV: 'test',
   LOG_LEVEL: 'info',
-  API_REQUIRED_SCOPES: 'access_as_user',
-  API_REQUIRED_APP_ROLES: 'Hello.Read.All',
   // Test servers stop at once; the shutdown tests set their own drain period.
   SHUTDOWN_DRAIN_SECONDS: '0',
 };
