@@ -3,7 +3,16 @@ import { applyMiddleware } from 'graphql-middleware';
 import { AUTH_REASONS, AuthError } from '../src/auth';
 import { allow, rule } from 'graphql-shield';
 import { permissions } from '../src/authorization/permissions';
-import { authFailure, formatError, errorResponsePlugin, unauthenticated, wwwAuthenticate } from '../src/errors';
+import {
+  authFailure,
+  formatError,
+  errorResponsePlugin,
+  unauthenticated,
+  unsupportedOperation,
+  wwwAuthenticate,
+} from '../src/errors';
+import { refuseUnsupportedOperations } from '../src/http/unsupported-operations';
+import { buildBareSchema } from '../src/schema/build-schema';
 import type { Context } from '../src/schema/context';
 import { principals } from './helpers/principals';
 import { makeExecutableSchema } from './schema/small-schema';
@@ -91,5 +100,40 @@ describe('error mapping', () => {
     expect(wwwAuthenticate({ error_description: error.description })).toBe(
       `Bearer error_description="${error.description}"`,
     );
+  });
+});
+
+describe('operations HTTP does not run', () => {
+  // The small schema has a query and a subscription root, and no mutation root.
+  const apollo = new ApolloServer<Context>({
+    schema: makeExecutableSchema(),
+    formatError,
+    plugins: [refuseUnsupportedOperations, errorResponsePlugin<Context>()],
+  });
+  const ask = async (query: string) => {
+    const response = await apollo.executeOperation({ query }, { contextValue: { principal: principals.v2User } });
+    return { status: response.http.status, body: response.body.kind === 'single' && response.body.singleResult };
+  };
+
+  it('refuses an operation type the schema has no root for: 400 BAD_REQUEST operation_not_supported', async () => {
+    expect(await ask('mutation { hello { username } }')).toEqual({
+      status: 400,
+      body: {
+        errors: [
+          {
+            message: 'This API has no mutation operations',
+            extensions: { code: 'BAD_REQUEST', reason: 'operation_not_supported' },
+          },
+        ],
+      },
+    });
+    expect(unsupportedOperation(makeExecutableSchema(), 'query' as never)).toBeUndefined();
+    expect(unsupportedOperation(buildBareSchema(), 'subscription' as never)).toBeUndefined();
+  });
+
+  it('refuses a subscription over HTTP: 400 subscription_over_http', async () => {
+    const { status, body } = await ask('subscription { greetings { message } }');
+    expect(status).toBe(400);
+    expect(body && body.errors?.[0]?.extensions).toEqual({ code: 'BAD_REQUEST', reason: 'subscription_over_http' });
   });
 });

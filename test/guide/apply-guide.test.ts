@@ -82,11 +82,23 @@ describe('docs/adding-an-operation.md, applied to a copy of the project', () => 
           numFailedTests: number;
           numPassedTests: number;
           numFailedTestSuites: number;
-          testResults: { name: string; status: string; assertionResults: { status: string; title: string }[] }[];
+          testResults: {
+            name: string;
+            status: string;
+            message: string;
+            assertionResults: { status: string; title: string; failureMessages: string[] }[];
+          }[];
         };
+        // Each failed suite with its failures, shortened: enough to see why in CI's log.
         const failed = results.testResults
           .filter((suite) => suite.status !== 'passed')
-          .map((suite) => suite.name.slice(project.length + 1));
+          .map((suite) => ({
+            suite: suite.name.slice(project.length + 1),
+            failures: suite.assertionResults
+              .filter(({ status }) => status === 'failed')
+              .map(({ title, failureMessages }) => `${title}: ${failureMessages.join('\n').slice(0, 1500)}`),
+            ...(suite.message && { message: suite.message.slice(0, 1500) }),
+          }));
         expect({ failed, status: run.status }).toEqual({ failed: [], status: 0 });
         const documents = results.testResults.find((suite) => suite.name === join(project, 'test/documents.test.ts'));
         expect(documents?.assertionResults.map(({ status }) => status)).toEqual([

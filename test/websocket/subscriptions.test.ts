@@ -144,7 +144,6 @@ describe('GraphQL over WebSocket (graphql-ws), with the token in connection_init
       undefined,
       'BAD_USER_INPUT',
     ],
-    ['a mutation (this API has none)', 'mutation { hello { username } }', undefined, undefined, 'BAD_REQUEST'],
   ])(
     'answers %s with the error HTTP gives (%s), not an internal error',
     async (_name, query, variables, operationName, code) => {
