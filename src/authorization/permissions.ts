@@ -1,4 +1,11 @@
-import { GraphQLError, isObjectType, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
+import {
+  getNamedType,
+  GraphQLError,
+  isObjectType,
+  isUnionType,
+  type GraphQLObjectType,
+  type GraphQLSchema,
+} from 'graphql';
 import {
   middleware,
   type IMiddlewareFieldMap,
@@ -77,12 +84,14 @@ function ruleFor(requirement: Requirement, policies: Policies): ShieldRule {
  * shield's.
  */
 export function permissions({ tree, policies }: Pick<Authorization, 'tree' | 'policies'>) {
+  const decidedAbove = new Set<Requirement>();
   const guard = shield(tree as Record<string, Record<string, ShieldRule>>, {
     fallbackRule: deny,
     allowExternalErrors: true,
     fallbackError: noRule,
   });
   return middleware((schema: GraphQLSchema) => {
+    for (const requirement of impliedByEveryPath(schema, tree)) decidedAbove.add(requirement);
     const generated = guard.generate(schema) as IMiddlewareTypeMap;
     return Object.fromEntries(
       Object.entries(generated).map(([type, fields]) => [
@@ -92,12 +101,49 @@ export function permissions({ tree, policies }: Pick<Authorization, 'tree' | 'po
             const rule = tree[type]?.[field];
             if (rule === allow) return [];
             const requirement = rule && compiled.get(rule);
+            if (requirement && decidedAbove.has(requirement)) return [];
             return [[field, requirement ? guardOf(requirement, policies) : generatedMiddleware]];
           }),
         ),
       ]),
     );
   });
+}
+
+/**
+ * The requirements that can never refuse: `@authenticated` alone, on a type that only fields demanding a caller
+ * return (`User` is reached only through hello, greetings and Greeting.user). Such a field is reached only after a
+ * caller was demanded above it, so its check would always pass and costs a call per selected field for nothing. A
+ * type that is a union member or implements an interface may be reached other ways: it keeps its checks.
+ */
+function impliedByEveryPath(schema: GraphQLSchema, tree: RuleTree): Requirement[] {
+  const demandsCaller = (rule: ShieldRule | undefined) => {
+    const requirement = rule && compiled.get(rule);
+    return requirement !== undefined && !requirement.public;
+  };
+  const reachedOnlyBehindACaller = (target: GraphQLObjectType) =>
+    target.getInterfaces().length === 0 &&
+    !Object.values(schema.getTypeMap()).some((type) => isUnionType(type) && type.getTypes().includes(target)) &&
+    objectTypes(schema).every((type) =>
+      Object.values(type.getFields()).every(
+        (field) => getNamedType(field.type) !== target || demandsCaller(tree[type.name]?.[field.name]),
+      ),
+    );
+  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
+  return objectTypes(schema)
+    .filter((type) => !roots.has(type) && reachedOnlyBehindACaller(type))
+    .flatMap((type) =>
+      Object.keys(type.getFields()).flatMap((field) => {
+        const requirement = compiled.get(tree[type.name]?.[field] as object);
+        const authenticatedOnly =
+          requirement !== undefined &&
+          !requirement.public &&
+          [requirement.scopes, requirement.permissions, requirement.roles, requirement.policies].every(
+            (list) => list.length === 0,
+          );
+        return authenticatedOnly ? [requirement] : [];
+      }),
+    );
 }
 
 /** Decides before the field's resolver runs; a refusal is returned, which graphql-js reports at the field's path. */

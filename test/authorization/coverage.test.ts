@@ -3,7 +3,7 @@ import { GraphQLError, type GraphQLObjectType } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow, deny, rule } from 'graphql-shield';
 import { Field, ObjectType, Query, Resolver } from 'type-graphql';
-import { Public } from '../../src/authorization/directives';
+import { Authenticated, Public } from '../../src/authorization/directives';
 import { compileAuthorization, fieldsWithoutRule, permissions } from '../../src/authorization/permissions';
 import { policies } from '../../src/authorization/policies';
 import { errorResponsePlugin, formatError } from '../../src/errors';
@@ -102,10 +102,39 @@ describe('compiled rules at run time', () => {
     const refused = field('Query', 'hello').resolve!(undefined, {}, { principal: null }, {} as never);
     expect(refused).toBeInstanceOf(GraphQLError);
     expect((refused as GraphQLError).extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'missing_token' });
-    const username = field('User', 'username').resolve!({ username: 'ada' }, {}, { principal: principals.v2User }, {
-      fieldName: 'username',
-    } as never);
-    expect(username).toBe('ada');
+  });
+
+  it('skip a check that can never refuse: @authenticated on a type only fields demanding a caller return', () => {
+    // User is returned by hello, greetings' Greeting.user: all demand a caller first. profile has its own scope.
+    for (const { name, resolve } of Object.values((schema.getType('User') as GraphQLObjectType).getFields())) {
+      expect([name, resolve === undefined]).toEqual([name, name !== 'profile']);
+    }
+    @ObjectType({ simpleResolvers: true })
+    @Authenticated()
+    class Note {
+      @Field((_type) => String)
+      text!: string;
+    }
+    @Resolver()
+    class NoteResolver {
+      @Query((_returns) => Note)
+      @Authenticated()
+      note(): Note {
+        return { text: 'a' };
+      }
+
+      @Query((_returns) => Note)
+      @Public()
+      publicNote(): Note {
+        return { text: 'b' };
+      }
+    }
+    // Reachable through a @public field too: Note.text keeps its check.
+    const built = buildSchema(buildBareSchema([NoteResolver]), {}).schema;
+    const text = (built.getType('Note') as GraphQLObjectType).getFields()['text']!;
+    expect(text.resolve!({ text: 'b' }, {}, { principal: null }, { fieldName: 'text' } as never)).toMatchObject({
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
   });
 
   it('leave @public fields unwrapped: graphql-js reads them with its default resolver', () => {
