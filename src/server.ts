@@ -22,6 +22,7 @@ import { ALTAIR_PATH, serveAltair } from './http/altair';
 import { devPageRefusal } from './http/dev-pages';
 import { rejectUnauthorized } from './http/reject-unauthorized';
 import { refuseUnsupportedOperations } from './http/unsupported-operations';
+import { serveProtectedResourceMetadata } from './http/protected-resource';
 import { authorizationHeaders } from './http/authorization';
 import { clientAddress } from './http/client-address';
 import { connectionOptions, limitConnections } from './http/connections';
@@ -237,6 +238,7 @@ export async function createServer({
     return reply.code(status === 'ready' ? 200 : 503).send({ status });
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
+  serveProtectedResourceMetadata(app, config, authorization);
   await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
   const sockets = attachWebSockets({
     server: app.server,

@@ -17,10 +17,13 @@ afterAll(async () => {
   await idp.close();
 });
 
+/** RFC 9728's attribute, which every 401 challenge carries: where the protected resource metadata is. */
+const resourceMetadata = () => `resource_metadata="${api.url}/.well-known/oauth-protected-resource"`;
+
 function expectInvalidToken(reply: Reply, reason: string, description: string): void {
   expect(reply.status).toBe(401);
   expect(reply.headers.get('www-authenticate')).toBe(
-    `Bearer error="invalid_token", error_description="${description}"`,
+    `Bearer error="invalid_token", error_description="${description}", ${resourceMetadata()}`,
   );
   expect(reply.body).toEqual({ errors: [{ message: description, extensions: { code: 'UNAUTHENTICATED', reason } }] });
 }
@@ -69,7 +72,7 @@ describe('POST /graphql refused', () => {
   it('answers no Authorization header with 401 and a bare Bearer challenge', async () => {
     const reply = await api.queryWithoutToken(HelloDocument);
     expect(reply.status).toBe(401);
-    expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+    expect(reply.headers.get('www-authenticate')).toBe(`Bearer ${resourceMetadata()}`);
     expect(reply.headers.get('cache-control')).toBe('no-store');
     expect(reply.body).toEqual({
       data: null,
@@ -218,7 +221,7 @@ describe('POST /graphql refused', () => {
     async (authorization) => {
       const reply = await api.post(JSON.stringify({ query: '{ hello { username } }' }), { authorization });
       expect(reply.status).toBe(401);
-      expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+      expect(reply.headers.get('www-authenticate')).toBe(`Bearer ${resourceMetadata()}`);
       expect(reply.body).toEqual({
         errors: [
           {

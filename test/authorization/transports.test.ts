@@ -56,7 +56,9 @@ describe('AUTHZ_MODE over HTTP', () => {
   it('reject: answers 401 with the Bearer challenge without a token', async () => {
     const reply = await servers.reject!.queryWithoutToken('{ hello { kind } }');
     expect(reply.status).toBe(401);
-    expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+    expect(reply.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${servers.reject!.url}/.well-known/oauth-protected-resource"`,
+    );
     expect(reply.body).toEqual({
       errors: [
         {

@@ -174,7 +174,9 @@ describe('User.profile on behalf of the caller', () => {
     const expired = await world.idp.mint({ issuedAt: Math.floor(Date.now() / 1000) - 3660 });
     const reply = await api.queryWithToken(expired, '{ hello { profile { displayName } } }');
     expect(reply.status).toBe(401);
-    expect(reply.headers.get('www-authenticate')).toBe('Bearer');
+    expect(reply.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${api.url}/.well-known/oauth-protected-resource"`,
+    );
     expect(reply.body).toEqual({
       data: { hello: { profile: null } },
       errors: [
@@ -198,7 +200,8 @@ describe('User.profile on behalf of the caller', () => {
       const authorizationUri = `${world.idp.url}/${world.idp.tenantId}/oauth2/v2.0/authorize`;
       expect(reply.status).toBe(401);
       expect(reply.headers.get('www-authenticate')).toBe(
-        `Bearer realm="", authorization_uri="${authorizationUri}", error="insufficient_claims", claims="${base64}"`,
+        `Bearer realm="", authorization_uri="${authorizationUri}", error="insufficient_claims", claims="${base64}", ` +
+          `resource_metadata="${api.url}/.well-known/oauth-protected-resource"`,
       );
       expect(reply.body).toEqual({
         data: { hello: { profile: null } },
