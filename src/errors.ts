@@ -230,7 +230,8 @@ export type RefusalReason =
   | 'missing_role'
   | 'app_tokens_not_accepted'
   | 'user_tokens_not_accepted'
-  | 'policy_refused';
+  | 'policy_refused'
+  | 'auth_context_required';
 
 /** "A, B" when each alternative is one name; "A and B, or C" otherwise. */
 function alternatives(anyOf: readonly (readonly string[])[]): string {
@@ -274,11 +275,43 @@ export function refusal(
       return new GraphQLError(`User tokens are not accepted by ${subject.replace(/^T/, 't')}: it serves applications`, {
         extensions: extensions({}),
       });
+    case 'auth_context_required': {
+      const context = anyOf[0]?.[0] ?? '';
+      return new GraphQLError(
+        `${subject} needs the authentication context ${context} (a step-up sign-in): this client does not take claims challenges (xms_cc cp1), so sign in with it before calling`,
+        { extensions: extensions({ authContext: context }) },
+      );
+    }
     case 'policy_refused':
       return new GraphQLError(`${subject} is refused by the policies: ${alternatives(anyOf)}`, {
         extensions: extensions({ policies: anyOf }),
       });
   }
+}
+
+/**
+ * A step-up: the field needs an authentication context the sign-in lacks, and the client takes claims challenges.
+ * The challenge Microsoft documents for web APIs: `claims` asks for the context, `authorizationUri` says where; with
+ * nothing else answered it is a 401 whose WWW-Authenticate carries both (see errorResponsePlugin).
+ */
+export function authContextChallenge(
+  field: { readonly coordinate: string; readonly root: boolean },
+  context: string,
+  authorizationUri: string,
+): GraphQLError {
+  const subject = field.root ? 'This operation' : `The field ${field.coordinate}`;
+  return new GraphQLError(
+    `${subject} needs the authentication context ${context}: get a new access token with the claims in extensions.claims and retry`,
+    {
+      extensions: {
+        code: ErrorCode.INSUFFICIENT_CLAIMS,
+        reason: 'insufficient_claims',
+        authContext: context,
+        claims: JSON.stringify({ access_token: { acrs: { essential: true, value: context } } }),
+        authorizationUri,
+      },
+    },
+  );
 }
 
 /** A policy's own refusal: FORBIDDEN with the reason and message it chooses (never echo a token or secret). */

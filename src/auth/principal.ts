@@ -26,6 +26,16 @@ export interface Principal {
   readonly isGuest: boolean;
   /** The token's `exp` (seconds since the epoch): what the caller is verified until, before the clock skew. */
   readonly expiresAt: number;
+  /**
+   * The Conditional Access authentication contexts the sign-in satisfied (`acrs`, e.g. `c1`): what a step-up
+   * (`@requiresAuthContext`) asks for. Empty when the token has none.
+   */
+  readonly authContexts: readonly string[];
+  /**
+   * The client's capabilities (`xms_cc`): `cp1` says it can handle a claims challenge, so a missing authentication
+   * context is answered with one (401 insufficient_claims) rather than refused (403).
+   */
+  readonly clientCapabilities: readonly string[];
 }
 
 /** Claims already verified (signature, issuer, audience, types of scp/roles/oid/tid/sub) by the verifier. */
@@ -71,6 +81,8 @@ export function toPrincipal(
     isGuest: kind === 'user' && isGuest(claims),
     // The verifier refused any token whose exp is not a NumericDate.
     expiresAt: claims.exp as number,
+    authContexts: stringsClaim(claims, 'acrs'),
+    clientCapabilities: stringsClaim(claims, 'xms_cc'),
   });
 }
 
@@ -79,6 +91,12 @@ function isGuest(claims: VerifiedClaims): boolean {
   if (claims['acct'] === 1) return true;
   const idp = stringClaim(claims, 'idp');
   return idp !== undefined && idp !== claims.iss && !idp.toLowerCase().includes(claims.tid.toLowerCase());
+}
+
+/** A claim that Entra ID issues as an array of strings; anything else in it is ignored. */
+function stringsClaim(claims: JWTPayload, name: string): readonly string[] {
+  const value = claims[name];
+  return Object.freeze(Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 }
 
 function stringClaim(claims: JWTPayload, name: string): string | undefined {

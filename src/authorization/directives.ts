@@ -45,6 +45,13 @@ export const authorizationDirectives = {
     'A user token whose roles (app roles assigned to the user, directly or through a group) hold every role of one of the groups; app-only tokens are refused',
     'roles',
   ),
+  requiresAuthContext: new GraphQLDirective({
+    name: 'requiresAuthContext',
+    description:
+      'A caller whose sign-in satisfied this Conditional Access authentication context (acrs, e.g. c1): a step-up. A client that handles claims challenges (xms_cc cp1) gets one (401 insufficient_claims); others get 403 auth_context_required',
+    locations,
+    args: { context: { type: new GraphQLNonNull(GraphQLString) } },
+  }),
   policy: definition(
     'policy',
     'Named policies of the API (src/authorization/policies.ts), each a function of the caller, the arguments and the parent: every policy of one of the groups must admit the caller',
@@ -83,6 +90,12 @@ export const RequiresAppPermissions = (...anyOf: (string | readonly string[])[])
   Directive(`@requiresAppPermissions(permissions: ${literal('requiresAppPermissions', anyOf)})`);
 export const RequiresRoles = (...anyOf: (string | readonly string[])[]) =>
   Directive(`@requiresRoles(roles: ${literal('requiresRoles', anyOf)})`);
+/** Authentication context ids, as Entra ID names them: c1 to c99. */
+const AUTH_CONTEXT = /^c[1-9][0-9]?$/;
+export const RequiresAuthContext = (context: string) => {
+  if (!AUTH_CONTEXT.test(context)) throw new Error(`@requiresAuthContext: ${JSON.stringify(context)} is not c1 to c99`);
+  return Directive(`@requiresAuthContext(context: "${context}")`);
+};
 export const Policy = (...anyOf: (string | readonly string[])[]) =>
   Directive(`@policy(policies: ${literal('policy', anyOf)})`);
 
@@ -94,6 +107,7 @@ export interface Applied {
   permissions?: AnyOf;
   roles?: AnyOf;
   policies?: AnyOf;
+  authContext?: string;
 }
 
 /** Reads the authorization directives of a type's or field's definition; `where` names it in errors. */
@@ -122,5 +136,8 @@ export function appliedDirectives(
   if (permissions) applied.permissions = permissions;
   if (roles) applied.roles = roles;
   if (policies) applied.policies = policies;
+  if (seen.has('requiresAuthContext') && node) {
+    applied.authContext = getDirectiveValues(authorizationDirectives.requiresAuthContext, node)?.['context'] as string;
+  }
   return applied;
 }

@@ -46,7 +46,13 @@ const objectTypes = (schema: GraphQLSchema) =>
  * entry for a field without one, which shield's fallback then denies. Throws, naming the field, on a contradiction
  * (`@public` with another requirement) or a policy that is not registered.
  */
-export function compileAuthorization(schema: GraphQLSchema, policies: Policies): Authorization {
+export function compileAuthorization(
+  schema: GraphQLSchema,
+  policies: Policies,
+  authorityHost = 'https://login.microsoftonline.com',
+): Authorization {
+  // Where a client signs the user in again for a step-up, as Microsoft's claims challenge for web APIs names it.
+  const authorizationUri = `${new URL(authorityHost).origin}/common/oauth2/authorize`;
   const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
   const tree: Record<string, Record<string, ShieldRule>> = {};
   const requirements = new Map<string, Map<string, Requirement>>();
@@ -55,7 +61,7 @@ export function compileAuthorization(schema: GraphQLSchema, policies: Policies):
     for (const field of Object.values(type.getFields())) {
       const coordinate = `${type.name}.${field.name}`;
       const fieldLevel = appliedDirectives(field.astNode, coordinate);
-      const requirement = requirementOf(typeLevel, fieldLevel, coordinate, roots.has(type), policies);
+      const requirement = requirementOf(typeLevel, fieldLevel, coordinate, roots.has(type), policies, authorizationUri);
       if (!requirement) continue;
       if (!requirements.has(type.name)) requirements.set(type.name, new Map());
       requirements.get(type.name)?.set(field.name, requirement);
@@ -138,9 +144,13 @@ function impliedByEveryPath(schema: GraphQLSchema, tree: RuleTree): Requirement[
         const authenticatedOnly =
           requirement !== undefined &&
           !requirement.public &&
-          [requirement.scopes, requirement.permissions, requirement.roles, requirement.policies].every(
-            (list) => list.length === 0,
-          );
+          [
+            requirement.scopes,
+            requirement.permissions,
+            requirement.roles,
+            requirement.policies,
+            requirement.authContexts,
+          ].every((list) => list.length === 0);
         return authenticatedOnly ? [requirement] : [];
       }),
     );

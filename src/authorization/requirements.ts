@@ -1,6 +1,6 @@
 import type { GraphQLError } from 'graphql';
 import { isAuthenticated, type Principal } from '../auth';
-import { refusal, unauthenticated } from '../errors';
+import { authContextChallenge, refusal, unauthenticated } from '../errors';
 import type { Context } from '../schema/context';
 import type { AnyOf, Applied } from './directives';
 
@@ -18,6 +18,10 @@ export interface Requirement {
   readonly permissions: readonly AnyOf[];
   readonly roles: readonly AnyOf[];
   readonly policies: readonly AnyOf[];
+  /** Authentication contexts (`acrs`) the sign-in must have satisfied: every one. */
+  readonly authContexts: readonly string[];
+  /** Where a client handling claims challenges signs the user in again (the authority's authorize endpoint). */
+  readonly authorizationUri: string;
 }
 
 /** What a named policy sees: the verified caller, the field's arguments and its parent object. */
@@ -46,6 +50,7 @@ export function requirementOf(
   coordinate: string,
   root: boolean,
   policies: Policies,
+  authorizationUri: string,
 ): Requirement | undefined {
   const levels = [type, field];
   const list = (key: 'scopes' | 'permissions' | 'roles' | 'policies') =>
@@ -58,10 +63,18 @@ export function requirementOf(
     permissions: list('permissions'),
     roles: list('roles'),
     policies: list('policies'),
+    authContexts: levels.flatMap((level) => (level.authContext ? [level.authContext] : [])),
+    authorizationUri,
   };
   const demands =
     levels.some((level) => level.authenticated) ||
-    [requirement.scopes, requirement.permissions, requirement.roles, requirement.policies].some((l) => l.length > 0);
+    [
+      requirement.scopes,
+      requirement.permissions,
+      requirement.roles,
+      requirement.policies,
+      requirement.authContexts,
+    ].some((l) => l.length > 0);
   if (requirement.public && demands) {
     throw new Error(`${coordinate} is @public and also demands a caller (on the field or its type): choose one`);
   }
@@ -97,13 +110,28 @@ export function decideFromClaims(requirement: Requirement, principal: Principal 
       return refusal(requirement, 'app_tokens_not_accepted');
     }
     const missing = unmet(principal.roles, permissions);
-    return missing ? refusal(requirement, 'missing_app_role', missing) : true;
+    return missing ? refusal(requirement, 'missing_app_role', missing) : stepUp(requirement, principal);
   }
   if (gated && scopes.length === 0) return refusal(requirement, 'user_tokens_not_accepted');
   const missingScopes = unmet(principal.scopes, scopes);
   if (missingScopes) return refusal(requirement, 'insufficient_scope', missingScopes);
   const missingRoles = unmet(principal.roles, roles);
-  return missingRoles ? refusal(requirement, 'missing_role', missingRoles) : true;
+  if (missingRoles) return refusal(requirement, 'missing_role', missingRoles);
+  return stepUp(requirement, principal);
+}
+
+/**
+ * A caller permitted otherwise, whose sign-in lacks an authentication context the field needs: a client that said
+ * it handles claims challenges (`xms_cc` holds `cp1`) gets one, to sign the user in again with the context; others
+ * are refused, since they could not act on it.
+ */
+function stepUp(requirement: Requirement, principal: Principal): Verdict {
+  const missing = requirement.authContexts.find((context) => !principal.authContexts.includes(context));
+  if (missing === undefined) return true;
+  if (principal.clientCapabilities.includes('cp1')) {
+    return authContextChallenge(requirement, missing, requirement.authorizationUri);
+  }
+  return refusal(requirement, 'auth_context_required', [[missing]]);
 }
 
 /** The whole decision: the claims, then the named policies (which may be asynchronous). */

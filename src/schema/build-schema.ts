@@ -67,7 +67,8 @@ export interface GuardedSchema {
 export function buildSchema(
   bare: GraphQLSchema = buildBareSchema(),
   policies: Policies = namedPolicies,
+  authorityHost?: string,
 ): GuardedSchema {
-  const authorization = compileAuthorization(bare, policies);
+  const authorization = compileAuthorization(bare, policies, authorityHost);
   return { schema: guardSubscriptions(applyMiddleware(bare, permissions(authorization))), authorization };
 }

@@ -145,3 +145,16 @@ describe('apps are apps', () => {
     expect(error.detail).toBe(detail);
   });
 });
+
+describe('step-up claims', () => {
+  it('reads the authentication contexts (acrs) and client capabilities (xms_cc) a CAE-capable sign-in carries', async () => {
+    const principal = await f.verifier.verify(await f.mint({ claims: { acrs: ['c1', 'c7'], xms_cc: ['cp1'] } }));
+    expect(principal).toMatchObject({ authContexts: ['c1', 'c7'], clientCapabilities: ['cp1'] });
+  });
+
+  it('reads none from a token without them, and ignores what is not a list of strings', async () => {
+    expect(await f.verifier.verify(await f.mint())).toMatchObject({ authContexts: [], clientCapabilities: [] });
+    const odd = await f.verifier.verify(await f.mint({ claims: { acrs: 'c1', xms_cc: ['cp1', 7, null] } }));
+    expect(odd).toMatchObject({ authContexts: [], clientCapabilities: ['cp1'] });
+  });
+});

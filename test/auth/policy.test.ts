@@ -21,6 +21,8 @@ const user: Principal = Object.freeze({
   tokenVersion: '2.0',
   isGuest: false,
   expiresAt: 1893456000,
+  authContexts: [],
+  clientCapabilities: [],
 });
 const app: Principal = Object.freeze({
   ...user,

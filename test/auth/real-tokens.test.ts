@@ -133,6 +133,8 @@ describeIf('real Microsoft-signed tokens', () => {
       tokenVersion: v.ver,
       isGuest: expect.any(Boolean),
       expiresAt: claims['exp'],
+      authContexts: claims['acrs'] ?? [],
+      clientCapabilities: claims['xms_cc'] ?? [],
     });
     if (withoutPermissions) await expectRefusal(verifierFor(v).verify(v.token), 'no_permissions');
   });

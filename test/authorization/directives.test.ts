@@ -9,6 +9,7 @@ import {
   Policy,
   Public,
   RequiresAppPermissions,
+  RequiresAuthContext,
   RequiresRoles,
   RequiresScopes,
 } from '../../src/authorization/directives';
@@ -104,6 +105,13 @@ class ProbeResolver {
   @Policy(['member', 'same_tenant'], 'break_glass')
   sensitive(@Arg('tenant', (_type) => String) _tenant: string): string {
     return ran('sensitive', 'sensitive');
+  }
+
+  @Query((_returns) => String, { nullable: true })
+  @RequiresScopes('Payroll.Read')
+  @RequiresAuthContext('c1')
+  payroll(): string {
+    return ran('payroll', 'payroll');
   }
 
   @Query((_returns) => String, { nullable: true })
@@ -399,6 +407,71 @@ describe('@policy', () => {
     const verdict = await decide(alone, testPolicies, { principal: principals.guest }, {}, undefined);
     expect(verdict).toBeInstanceOf(GraphQLError);
     expect((verdict as GraphQLError).extensions).toEqual({ code: 'FORBIDDEN', reason: 'break_glass_denied' });
+  });
+});
+
+describe('@requiresAuthContext: a step-up to a Conditional Access authentication context', () => {
+  const stepUp = (acrs: string[], xmsCc: string[], scopes = ['Payroll.Read']) => ({
+    ...user(scopes),
+    authContexts: acrs,
+    clientCapabilities: xmsCc,
+  });
+  const claims = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}';
+
+  it('admits a sign-in that satisfied the context', async () => {
+    expect((await ask(stepUp(['c2', 'c1'], []), '{ payroll }')).result).toEqual({ data: { payroll: 'payroll' } });
+  });
+
+  it('challenges a client that takes claims challenges (xms_cc cp1): 401 insufficient_claims, in both modes', async () => {
+    for (const mode of ['filter', 'reject'] as const) {
+      const { status, challenge, result, calls: run } = await ask(stepUp([], ['cp1']), '{ payroll }', { mode });
+      expect({ status, run }).toEqual({ status: 401, run: [] });
+      expect(challenge).toBe(
+        `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="${Buffer.from(claims).toString('base64')}"`,
+      );
+      expect(result.errors).toEqual([
+        {
+          message:
+            'This operation needs the authentication context c1: get a new access token with the claims in extensions.claims and retry',
+          locations: [{ line: 1, column: 3 }],
+          path: ['payroll'],
+          extensions: {
+            code: 'INSUFFICIENT_CLAIMS',
+            reason: 'insufficient_claims',
+            authContext: 'c1',
+            claims,
+            authorizationUri: 'https://login.microsoftonline.com/common/oauth2/authorize',
+          },
+        },
+      ]);
+    }
+  });
+
+  it('refuses a client that cannot take one: 403 auth_context_required', async () => {
+    const { status, challenge, result } = await ask(stepUp(['c2'], []), '{ payroll }');
+    expect({ status, challenge }).toEqual({ status: 403, challenge: 'Bearer error="insufficient_scope"' });
+    expect(result.errors?.[0]).toMatchObject({
+      message:
+        'This operation needs the authentication context c1 (a step-up sign-in): this client does not take claims challenges (xms_cc cp1), so sign in with it before calling',
+      extensions: { code: 'FORBIDDEN', reason: 'auth_context_required', authContext: 'c1' },
+    });
+  });
+
+  it('asks for no step-up from a caller refused anyway, and keeps the challenge in extensions next to data', async () => {
+    expect(reasonsOf((await ask(stepUp([], ['cp1'], []), '{ payroll }')).result)).toEqual(['insufficient_scope']);
+    const partial = await ask(stepUp([], ['cp1']), '{ open payroll }');
+    expect(partial.status).toBeUndefined();
+    expect(partial.challenge).toBeUndefined();
+    expect(partial.result.data).toEqual({ open: 'open', payroll: null });
+    expect(partial.result.errors?.[0]?.extensions).toMatchObject({ code: 'INSUFFICIENT_CLAIMS', claims });
+  });
+
+  it('prints in the schema, and takes only context ids c1 to c99', () => {
+    expect(printSchemaWithDirectives(bare)).toContain(
+      'payroll: String @requiresScopes(scopes: [["Payroll.Read"]]) @requiresAuthContext(context: "c1")',
+    );
+    expect(() => RequiresAuthContext('c0')).toThrow('@requiresAuthContext: "c0" is not c1 to c99');
+    expect(() => RequiresAuthContext('c1") @public #')).toThrow('is not c1 to c99');
   });
 });
 

@@ -20,6 +20,8 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
+    authContexts: [],
+    clientCapabilities: [],
   }),
   v1User: Object.freeze<Principal>({
     kind: 'user',
@@ -35,6 +37,8 @@ export const principals = {
     tokenVersion: '1.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
+    authContexts: [],
+    clientCapabilities: [],
   }),
   guest: Object.freeze<Principal>({
     kind: 'user',
@@ -50,6 +54,8 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: true,
     expiresAt: EXPIRES_AT,
+    authContexts: [],
+    clientCapabilities: [],
   }),
   app: Object.freeze<Principal>({
     kind: 'app',
@@ -65,6 +71,8 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
+    authContexts: [],
+    clientCapabilities: [],
   }),
 };
 
