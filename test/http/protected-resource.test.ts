@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Field, ObjectType, Query, Resolver } from 'type-graphql';
 import { Authenticated, RequiresAppPermissions, RequiresScopes } from '../../src/authorization/directives';
 import { compileAuthorization } from '../../src/authorization/permissions';
+import { policies } from '../../src/authorization/policies';
 import { loadConfig } from '../../src/config';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { protectedResourceMetadata } from '../../src/http/protected-resource';
@@ -27,22 +28,29 @@ describe('GET /.well-known/oauth-protected-resource (RFC 9728)', () => {
       const reply = await api.get(path);
       expect(reply.status).toBe(200);
       expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      // Whatever scopes the schema's directives name (an operation added with its own scope adds one), hello's among them.
+      const schemaScopes = [...compileAuthorization(buildBareSchema(), policies).requirements.values()]
+        .flatMap((fields) => [...fields.values()])
+        .flatMap((requirement) => requirement.scopes.flat(2));
       expect(reply.body).toEqual({
         resource: `api://${idp.clientId}`,
         authorization_servers: [`${idp.url}/${idp.tenantId}/v2.0`],
-        scopes_supported: [`api://${idp.clientId}/access_as_user`],
+        scopes_supported: [...new Set(schemaScopes)].map((scope) => `api://${idp.clientId}/${scope}`).sort(),
         bearer_methods_supported: ['header'],
       });
+      expect((reply.body as { scopes_supported: string[] }).scopes_supported).toContain(
+        `api://${idp.clientId}/access_as_user`,
+      );
     },
   );
 
   it('takes the resource from AZURE_AUDIENCES when the Application ID URI is not the default', async () => {
     await withTestServer({ AZURE_AUDIENCES: 'https://api.contoso.example' }, idp, async (custom) => {
       const reply = await custom.get('/.well-known/oauth-protected-resource');
-      expect(reply.body).toMatchObject({
-        resource: 'https://api.contoso.example',
-        scopes_supported: ['https://api.contoso.example/access_as_user'],
-      });
+      expect(reply.body).toMatchObject({ resource: 'https://api.contoso.example' });
+      const scopes = (reply.body as { scopes_supported: string[] }).scopes_supported;
+      expect(scopes).toContain('https://api.contoso.example/access_as_user');
+      expect(scopes.every((scope) => scope.startsWith('https://api.contoso.example/'))).toBe(true);
     });
   });
 
