@@ -233,6 +233,10 @@ export type RefusalReason =
   | 'policy_refused'
   | 'auth_context_required';
 
+/** Who a refusal speaks of: a root field is the operation, any other field is named. */
+type RefusedField = { readonly coordinate: string; readonly root: boolean };
+const subjectOf = (field: RefusedField) => (field.root ? 'This operation' : `The field ${field.coordinate}`);
+
 /** "A, B" when each alternative is one name; "A and B, or C" otherwise. */
 function alternatives(anyOf: readonly (readonly string[])[]): string {
   if (anyOf.every((group) => group.length === 1)) return anyOf.flat().join(', ');
@@ -246,11 +250,11 @@ function alternatives(anyOf: readonly (readonly string[])[]): string {
  * RFC 6750 challenge lists.
  */
 export function refusal(
-  field: { readonly coordinate: string; readonly root: boolean },
+  field: RefusedField,
   reason: RefusalReason,
   anyOf: readonly (readonly string[])[] = [],
 ): GraphQLError {
-  const subject = field.root ? 'This operation' : `The field ${field.coordinate}`;
+  const subject = subjectOf(field);
   const extensions = (extra: Record<string, unknown>) => ({ code: ErrorCode.FORBIDDEN, reason, ...extra });
   const union = [...new Set(anyOf.flat())].join(' ');
   const one = anyOf.every((group) => group.length === 1) ? 'one of ' : '';
@@ -294,14 +298,9 @@ export function refusal(
  * The challenge Microsoft documents for web APIs: `claims` asks for the context, `authorizationUri` says where; with
  * nothing else answered it is a 401 whose WWW-Authenticate carries both (see errorResponsePlugin).
  */
-export function authContextChallenge(
-  field: { readonly coordinate: string; readonly root: boolean },
-  context: string,
-  authorizationUri: string,
-): GraphQLError {
-  const subject = field.root ? 'This operation' : `The field ${field.coordinate}`;
+export function authContextChallenge(field: RefusedField, context: string, authorizationUri: string): GraphQLError {
   return new GraphQLError(
-    `${subject} needs the authentication context ${context}: get a new access token with the claims in extensions.claims and retry`,
+    `${subjectOf(field)} needs the authentication context ${context}: get a new access token with the claims in extensions.claims and retry`,
     {
       extensions: {
         code: ErrorCode.INSUFFICIENT_CLAIMS,

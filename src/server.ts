@@ -116,7 +116,7 @@ export async function createServer({
   const operations = operationLimits(config.limits, production);
 
   const shutdown = gracefulShutdown(app, config.shutdown);
-  const { schema, authorization } = buildSchema(undefined, undefined, config.auth.authorityHost);
+  const { schema, authorization } = buildSchema({ authorityHost: config.auth.authorityHost });
   const apollo = new ApolloServer<Context>({
     // One shutdown path: main.ts's signal handlers call stop(); Apollo's own would stop it a second way.
     stopOnTerminationSignals: false,

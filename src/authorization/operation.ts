@@ -1,6 +1,8 @@
 import {
+  getArgumentValues,
   getDirectiveValues,
   getNamedType,
+  getVariableValues,
   GraphQLError,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
@@ -16,7 +18,6 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { getArgumentValues, getVariableValues } from 'graphql/execution/values';
 import { noRule } from '../errors';
 import type { Context } from '../schema/context';
 import type { Authorization } from './permissions';

@@ -16,7 +16,7 @@ import { allow, deny, rule, shield, type IRules } from 'graphql-shield';
 import { noRule } from '../errors';
 import type { Context } from '../schema/context';
 import { appliedDirectives } from './directives';
-import { decide, requirementOf, type Policies, type Requirement } from './requirements';
+import { decide, onlyAuthenticated, requirementOf, type Policies, type Requirement } from './requirements';
 
 /** One field's rule: `allow`, `deny`, a `rule(...)`, or `and`/`or`/`chain` of them. */
 export type ShieldRule = Exclude<IRules, Readonly<Record<string, unknown>>>;
@@ -90,14 +90,13 @@ function ruleFor(requirement: Requirement, policies: Policies): ShieldRule {
  * shield's.
  */
 export function permissions({ tree, policies }: Pick<Authorization, 'tree' | 'policies'>) {
-  const decidedAbove = new Set<Requirement>();
   const guard = shield(tree as Record<string, Record<string, ShieldRule>>, {
     fallbackRule: deny,
     allowExternalErrors: true,
     fallbackError: noRule,
   });
   return middleware((schema: GraphQLSchema) => {
-    for (const requirement of impliedByEveryPath(schema, tree)) decidedAbove.add(requirement);
+    const decidedAbove = impliedByEveryPath(schema, tree);
     const generated = guard.generate(schema) as IMiddlewareTypeMap;
     return Object.fromEntries(
       Object.entries(generated).map(([type, fields]) => [
@@ -122,7 +121,7 @@ export function permissions({ tree, policies }: Pick<Authorization, 'tree' | 'po
  * caller was demanded above it, so its check would always pass and costs a call per selected field for nothing. A
  * type that is a union member or implements an interface may be reached other ways: it keeps its checks.
  */
-function impliedByEveryPath(schema: GraphQLSchema, tree: RuleTree): Requirement[] {
+function impliedByEveryPath(schema: GraphQLSchema, tree: RuleTree): Set<Requirement> {
   const demandsCaller = (rule: ShieldRule | undefined) => {
     const requirement = rule && compiled.get(rule);
     return requirement !== undefined && !requirement.public;
@@ -135,25 +134,14 @@ function impliedByEveryPath(schema: GraphQLSchema, tree: RuleTree): Requirement[
         (field) => getNamedType(field.type) !== target || demandsCaller(tree[type.name]?.[field.name]),
       ),
     );
-  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
-  return objectTypes(schema)
-    .filter((type) => !roots.has(type) && reachedOnlyBehindACaller(type))
-    .flatMap((type) =>
-      Object.keys(type.getFields()).flatMap((field) => {
-        const requirement = compiled.get(tree[type.name]?.[field] as object);
-        const authenticatedOnly =
-          requirement !== undefined &&
-          !requirement.public &&
-          [
-            requirement.scopes,
-            requirement.permissions,
-            requirement.roles,
-            requirement.policies,
-            requirement.authContexts,
-          ].every((list) => list.length === 0);
-        return authenticatedOnly ? [requirement] : [];
-      }),
-    );
+  const implied = new Set<Requirement>();
+  for (const type of objectTypes(schema).filter(reachedOnlyBehindACaller)) {
+    for (const field of Object.keys(type.getFields())) {
+      const requirement = compiled.get(tree[type.name]?.[field] as object);
+      if (requirement && !requirement.root && onlyAuthenticated(requirement)) implied.add(requirement);
+    }
+  }
+  return implied;
 }
 
 /** Decides before the field's resolver runs; a refusal is returned, which graphql-js reports at the field's path. */

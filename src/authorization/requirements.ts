@@ -88,6 +88,12 @@ export function requirementOf(
   return requirement.public || demands ? requirement : undefined;
 }
 
+/** A requirement that demands a verified caller and nothing more: `@authenticated` alone. */
+export function onlyAuthenticated(requirement: Requirement): boolean {
+  const { scopes, permissions, roles, policies, authContexts } = requirement;
+  return !requirement.public && [scopes, permissions, roles, policies, authContexts].every((l) => l.length === 0);
+}
+
 /** Whether `held` holds every name of one of the groups. */
 function meets(held: readonly string[], anyOf: AnyOf): boolean {
   return anyOf.some((group) => group.every((name) => held.includes(name)));

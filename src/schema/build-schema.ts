@@ -64,11 +64,17 @@ export interface GuardedSchema {
 }
 
 /** The schema served: every field behind the graphql-shield rule compiled from its directives (or denied). */
-export function buildSchema(
-  bare: GraphQLSchema = buildBareSchema(),
-  policies: Policies = namedPolicies,
-  authorityHost?: string,
-): GuardedSchema {
+export function buildSchema({
+  bare = buildBareSchema(),
+  policies = namedPolicies,
+  authorityHost,
+}: {
+  /** The schema to guard; default: the product's, from this folder's resolvers. */
+  bare?: GraphQLSchema;
+  policies?: Policies;
+  /** Where a step-up's claims challenge sends the client (AZURE_AUTHORITY_HOST). */
+  authorityHost?: string;
+} = {}): GuardedSchema {
   const authorization = compileAuthorization(bare, policies, authorityHost);
   return { schema: guardSubscriptions(applyMiddleware(bare, permissions(authorization))), authorization };
 }

@@ -130,7 +130,7 @@ describe('compiled rules at run time', () => {
       }
     }
     // Reachable through a @public field too: Note.text keeps its check.
-    const built = buildSchema(buildBareSchema([NoteResolver]), {}).schema;
+    const built = buildSchema({ bare: buildBareSchema([NoteResolver]), policies: {} }).schema;
     const text = (built.getType('Note') as GraphQLObjectType).getFields()['text']!;
     expect(text.resolve!({ text: 'b' }, {}, { principal: null }, { fieldName: 'text' } as never)).toMatchObject({
       extensions: { code: 'UNAUTHENTICATED' },
@@ -152,7 +152,7 @@ describe('compiled rules at run time', () => {
         return { note: 'hi' };
       }
     }
-    const built = buildSchema(buildBareSchema([OpenResolver]), {}).schema;
+    const built = buildSchema({ bare: buildBareSchema([OpenResolver]), policies: {} }).schema;
     expect((built.getType('Open') as GraphQLObjectType).getFields()['note']?.resolve).toBeUndefined();
   });
 });
