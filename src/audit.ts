@@ -1,5 +1,5 @@
 import type { GraphQLError } from 'graphql';
-import type { AuthError } from './auth';
+import { subjectKindOf, type AuthError } from './auth';
 import { ErrorCode } from './errors';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -62,9 +62,11 @@ export function createAudit(logger: Logger, metrics: Metrics, logPii: boolean) {
               clientAddress,
               path: error.path?.join('.'),
               ...(principal && {
-                kind: principal.kind,
+                kind: subjectKindOf(principal),
                 tenantId: principal.tenantId,
                 appId: principal.appId,
+                ...(principal.actedByAgent && { actedByAgent: true }),
+                ...(principal.agentBlueprintId !== null && { agentBlueprintId: principal.agentBlueprintId }),
                 objectId: principal.objectId,
                 ...(logPii && { username: principal.username, name: principal.name }),
               }),

@@ -330,6 +330,9 @@ function presenceProblems(env: NodeJS.ProcessEnv): string[] {
   return problems;
 }
 
+/** Workforce authorities of the public and national clouds: never an External ID tenant's. */
+const WORKFORCE_AUTHORITY = /^login\.(microsoftonline\.(com|us)|partner\.microsoftonline\.cn|chinacloudapi\.cn)$/i;
+
 const schema = z
   .object({
     NODE_ENV: z
@@ -404,8 +407,12 @@ const schema = z
     AZURE_ALLOWED_TENANTS: list('AZURE_ALLOWED_TENANTS').transform((tenants) =>
       tenants.map((tenant) => tenant.toLowerCase()),
     ),
+    AZURE_TENANT_TYPE: z
+      .enum(['workforce', 'external'], { message: 'AZURE_TENANT_TYPE must be workforce or external' })
+      .default('workforce'),
+    // Empty means the tenant type's default: both for a workforce tenant, v2 for External ID.
     AZURE_ACCEPTED_TOKEN_VERSIONS: list('AZURE_ACCEPTED_TOKEN_VERSIONS').transform((items, ctx) => {
-      if (items.length === 0) return ['1.0', '2.0'] as TokenVersion[];
+      if (items.length === 0) return [] as TokenVersion[];
       if (!items.every((item) => item === '1' || item === '2')) {
         ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 1, 2 or 1,2' });
       }
@@ -480,6 +487,30 @@ const schema = z
         message: 'AZURE_ALLOWED_TENANTS applies only when AZURE_TENANT_ID is organizations or common',
       });
     }
+    const authority = URL.canParse(env.AZURE_AUTHORITY_HOST) ? new URL(env.AZURE_AUTHORITY_HOST).hostname : '';
+    if (env.AZURE_TENANT_TYPE === 'external') {
+      if (multiTenant) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'AZURE_TENANT_TYPE=external needs the External ID tenant GUID in AZURE_TENANT_ID',
+        });
+      }
+      if (WORKFORCE_AUTHORITY.test(authority)) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            "AZURE_TENANT_TYPE=external needs AZURE_AUTHORITY_HOST set to the tenant's https://<subdomain>.ciamlogin.com or its custom URL domain",
+        });
+      }
+      if (env.AZURE_ACCEPTED_TOKEN_VERSIONS.includes('1.0')) {
+        ctx.addIssue({ code: 'custom', message: 'AZURE_ACCEPTED_TOKEN_VERSIONS must be 2 for an External ID tenant' });
+      }
+    } else if (/(\.|^)ciamlogin\.com$/i.test(authority)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'AZURE_AUTHORITY_HOST is an External ID (ciamlogin.com) authority: set AZURE_TENANT_TYPE=external too',
+      });
+    }
     if (env.SHUTDOWN_DRAIN_SECONDS >= env.SHUTDOWN_TIMEOUT_SECONDS) {
       ctx.addIssue({ code: 'custom', message: 'SHUTDOWN_DRAIN_SECONDS must be shorter than SHUTDOWN_TIMEOUT_SECONDS' });
     }
@@ -551,11 +582,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: e.WEB_CONCURRENCY,
     auth: Object.freeze({
       tenantId: e.AZURE_TENANT_ID,
+      tenantType: e.AZURE_TENANT_TYPE,
       clientId,
       authorityHost: e.AZURE_AUTHORITY_HOST,
       audiences: e.AZURE_AUDIENCES.length > 0 ? e.AZURE_AUDIENCES : [`api://${clientId}`, clientId],
       allowedTenants: e.AZURE_ALLOWED_TENANTS,
-      acceptedVersions: e.AZURE_ACCEPTED_TOKEN_VERSIONS,
+      acceptedVersions:
+        e.AZURE_ACCEPTED_TOKEN_VERSIONS.length > 0
+          ? e.AZURE_ACCEPTED_TOKEN_VERSIONS
+          : e.AZURE_TENANT_TYPE === 'external'
+            ? (['2.0'] as const)
+            : (['1.0', '2.0'] as const),
       clockSkewSeconds: e.AZURE_CLOCK_SKEW_SECONDS,
       employeeIdClaim: e.AZURE_EMPLOYEE_ID_CLAIM,
       appSpecificSigningKeys: e.AZURE_APP_SPECIFIC_SIGNING_KEYS,

@@ -13,9 +13,12 @@ import { createAccessLog, pathOf, requestIdOf } from './access-log';
 import { createAudit } from './audit';
 import { createTokenVerifier, type TokenVerifier } from './auth';
 import { createAuthenticator } from './authenticate';
+import { claimsChallengeAuthorizationUri } from './authorization/permissions';
+import type { Policies } from './authorization/requirements';
 import type { Config } from './config';
 import { createDownstream } from './downstream';
 import { authenticationFailure, errorBody, ErrorCode, errorResponsePlugin, formatError } from './errors';
+import type { GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger';
 import { ALTAIR_PATH, serveAltair } from './http/altair';
@@ -44,6 +47,10 @@ export interface ServerOptions {
   readonly sandboxToken?: string;
   /** The metrics of the whole process group (a node:cluster worker asks the primary); default: this server's. */
   readonly groupMetrics?: (own: Registry) => () => Promise<string>;
+  /** The schema served, before its rules are applied; default: the resolvers of src/schema. */
+  readonly bare?: GraphQLSchema;
+  /** The named policies its @policy directives use; default: src/authorization/policies.ts. */
+  readonly policies?: Policies;
 }
 
 export interface AppServer {
@@ -72,6 +79,8 @@ export async function createServer({
   verifier: given,
   sandboxToken,
   groupMetrics,
+  bare,
+  policies,
 }: ServerOptions): Promise<AppServer> {
   const production = config.env === 'production';
   const metrics = createMetrics();
@@ -116,7 +125,11 @@ export async function createServer({
   const operations = operationLimits(config.limits, production);
 
   const shutdown = gracefulShutdown(app, config.shutdown);
-  const { schema, authorization } = buildSchema({ authorityHost: config.auth.authorityHost });
+  const { schema, authorization } = buildSchema({
+    bare,
+    policies,
+    authorizationUri: claimsChallengeAuthorizationUri(config.auth),
+  });
   const apollo = new ApolloServer<Context>({
     // One shutdown path: main.ts's signal handlers call stop(); Apollo's own would stop it a second way.
     stopOnTerminationSignals: false,

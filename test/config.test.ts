@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       webConcurrency: 1,
       auth: {
         tenantId: required.AZURE_TENANT_ID,
+        tenantType: 'workforce',
         clientId: required.AZURE_CLIENT_ID,
         authorityHost: 'https://login.microsoftonline.com',
         audiences: [`api://${required.AZURE_CLIENT_ID}`, required.AZURE_CLIENT_ID],

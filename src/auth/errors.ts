@@ -55,7 +55,14 @@ const REASONS = {
   unsupported_issuer: {
     category: 'invalid_token',
     status: 401,
-    description: 'Azure AD B2C and External ID tokens are not accepted: sign in with Microsoft Entra ID',
+    description:
+      'Microsoft Entra External ID tokens are not accepted by this API: request a token from the Entra ID tenant it trusts',
+  },
+  b2c_not_supported: {
+    category: 'invalid_token',
+    status: 401,
+    description:
+      "Azure AD B2C tokens are not accepted: this API trusts Microsoft Entra ID, or Entra External ID (B2C's successor) when configured so (docs/entra-id.md#external-id)",
   },
   version_not_accepted: {
     category: 'invalid_token',
@@ -153,7 +160,7 @@ export class AuthError extends Error {
   readonly description: string;
   readonly detail: string | undefined;
   /** Tenant and client app of a token whose signature was valid; for logs. */
-  caller: { readonly tenantId?: string; readonly appId?: string } | undefined;
+  caller: { readonly tenantId?: string; readonly appId?: string; readonly agentBlueprintId?: string } | undefined;
 
   constructor(reason: AuthReason, options: { description?: string; detail?: string; cause?: unknown }) {
     const info: ReasonInfo = REASONS[reason];

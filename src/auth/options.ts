@@ -6,12 +6,23 @@ export interface AuthLogger {
   warn(details: object, message: string): void;
 }
 
+/** `workforce`: a Microsoft Entra ID tenant. `external`: an Entra External ID (customer) tenant. */
+export type TenantType = 'workforce' | 'external';
+
 export interface VerifierOptions {
-  /** Tenant GUID, or `organizations` / `common` for a multi-tenant API. */
+  /** Tenant GUID, or `organizations` / `common` for a multi-tenant API (workforce tenants only). */
   readonly tenantId: string;
+  /**
+   * Default `workforce`. `external` accepts the v2 tokens of an External ID tenant, whose issuer its discovery
+   * document names (`https://<tenant id>.ciamlogin.com/<tenant id>/v2.0`, or a custom URL domain's).
+   */
+  readonly tenantType?: TenantType;
   /** The API's application (client) id. */
   readonly clientId: string;
-  /** Authority host, e.g. `https://login.microsoftonline.com`; plain http only on loopback addresses. */
+  /**
+   * Authority host, e.g. `https://login.microsoftonline.com`, or for an External ID tenant
+   * `https://<subdomain>.ciamlogin.com` or its custom URL domain; plain http only on loopback addresses.
+   */
   readonly authorityHost: string;
   /** Accepted `aud` values. Default: `api://<clientId>` and `<clientId>`. */
   readonly audiences?: readonly string[];
@@ -71,6 +82,13 @@ const silent: AuthLogger = { info: () => undefined, warn: () => undefined };
 /** Merges defaults and refuses a bad option with a TypeError that says what to set. */
 export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
   const multiTenant = (MULTI_TENANT as readonly string[]).includes(options.tenantId);
+  const tenantType = options.tenantType ?? 'workforce';
+  if (tenantType !== 'workforce' && tenantType !== 'external') {
+    throw new TypeError('tenantType must be "workforce" or "external"');
+  }
+  if (tenantType === 'external' && !GUID.test(options.tenantId)) {
+    throw new TypeError('tenantId of an External ID tenant must be its tenant GUID');
+  }
   if (!multiTenant && !GUID.test(options.tenantId)) {
     throw new TypeError('tenantId must be a tenant GUID, "organizations" or "common"');
   }
@@ -86,9 +104,13 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
     throw new TypeError('allowedTenants is only for a multi-tenant tenantId ("organizations" or "common")');
   }
   if (!allowedTenants.every((tenant) => GUID.test(tenant))) throw new TypeError('allowedTenants must be tenant GUIDs');
-  const acceptedVersions = options.acceptedVersions ?? ['1.0', '2.0'];
+  const acceptedVersions = options.acceptedVersions ?? (tenantType === 'external' ? ['2.0'] : ['1.0', '2.0']);
   if (acceptedVersions.length === 0 || !acceptedVersions.every((v) => v === '1.0' || v === '2.0')) {
     throw new TypeError('acceptedVersions must hold "1.0", "2.0" or both');
+  }
+  // External ID's documented issuer is the v2 one; the API's registration asks for v2 tokens (requestedAccessTokenVersion 2).
+  if (tenantType === 'external' && acceptedVersions.includes('1.0')) {
+    throw new TypeError('An External ID tenant is trusted for v2 access tokens only: acceptedVersions must be ["2.0"]');
   }
   const audiences = options.audiences ?? [`api://${options.clientId}`, options.clientId];
   if (audiences.length === 0 || audiences.some((audience) => audience === '')) {
@@ -96,6 +118,7 @@ export function normalizeOptions(options: VerifierOptions): NormalizedOptions {
   }
   const normalized = {
     tenantId: options.tenantId.toLowerCase(),
+    tenantType,
     clientId: options.clientId.toLowerCase(),
     authorityHost: new URL(options.authorityHost).origin,
     audiences,

@@ -1,7 +1,7 @@
 import { MAX_AUTHORIZATION_LENGTH } from './bearer';
 import { AuthError, authError } from './errors';
 import { hasValidRs256Signature, parseCompactJws } from './jws';
-import { GUID, normalizeOptions, type NormalizedOptions, type VerifierOptions } from './options';
+import { GUID, normalizeOptions, type NormalizedOptions, type TenantType, type VerifierOptions } from './options';
 import { toPrincipal, type CallerKind, type Principal, type TokenVersion, type VerifiedClaims } from './principal';
 import { signatureThread } from './signature-thread';
 import { SigningKeySource, type ResolvedKey } from './signing-keys';
@@ -32,7 +32,8 @@ export interface TokenVerifier {
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const GRAPH_AUDIENCE =
   /^https:\/\/(graph\.microsoft\.[a-z.]+|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)\/?$/i;
-const B2C_HOST = /(\.|^)(b2clogin\.com|ciamlogin\.com)$/i;
+const B2C_HOST = /(\.|^)b2clogin\.com$/i;
+const EXTERNAL_ID_HOST = /(\.|^)ciamlogin\.com$/i;
 const TENANT_TEMPLATE = '{tenantid}';
 
 /** Decoded JSON of a token header or payload. */
@@ -94,7 +95,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         detail: 'Graph audience',
       });
     }
-    const version = tokenVersion(claims);
+    const version = tokenVersion(claims, config.tenantType);
     const source = sources.get(version);
     if (!source) throw authError('version_not_accepted', `version ${version} is not accepted`);
     // The lifetime is checked before any key or signature work: an expired token is refused at no cost, which is
@@ -113,7 +114,13 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       if (error instanceof AuthError) error.caller = callerOf(claims);
       throw error;
     }
-    const principal = toPrincipal(claims as unknown as VerifiedClaims, kind, version, config.employeeIdClaim);
+    const principal = toPrincipal(
+      claims as unknown as VerifiedClaims,
+      kind,
+      version,
+      config.employeeIdClaim,
+      config.tenantType === 'external',
+    );
     if (cacheKey) cache.set(cacheKey, principal, version, kid, claims.exp as number, now);
     if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
       employeeIdHintLogged = true;
@@ -280,10 +287,15 @@ function normalizeAudience(value: string): string {
   return GUID_AUDIENCE.test(value) ? value.toLowerCase() : value;
 }
 
-function callerOf(claims: Claims): { tenantId?: string; appId?: string } {
-  const { tid, azp, appid } = claims;
+/** Who a correctly signed token names, for the log of its refusal (an agent's blueprint with it). */
+function callerOf(claims: Claims): NonNullable<AuthError['caller']> {
+  const { tid, azp, appid, xms_par_app_azp: blueprint } = claims;
   const appId = typeof azp === 'string' ? azp : typeof appid === 'string' ? appid : undefined;
-  return { ...(typeof tid === 'string' ? { tenantId: tid } : {}), ...(appId ? { appId } : {}) };
+  return {
+    ...(typeof tid === 'string' ? { tenantId: tid } : {}),
+    ...(appId ? { appId } : {}),
+    ...(typeof blueprint === 'string' && blueprint !== '' ? { agentBlueprintId: blueprint } : {}),
+  };
 }
 
 /** `aud` may be one string or an array of them. */
@@ -295,15 +307,20 @@ function isGraphAudience(aud: unknown): boolean {
   return audienceValues(aud).some((value) => value === GRAPH_APP_ID || GRAPH_AUDIENCE.test(value));
 }
 
-/** The version a token claims, checked against the form of its issuer and the B2C hosts. */
-function tokenVersion(claims: Claims): TokenVersion {
+/**
+ * The version a token claims, checked against the form of its issuer; B2C tokens, and External ID tokens when the
+ * tenant is a workforce one, are refused by name. An External ID tenant's issuer is not recognised by its host (a
+ * custom URL domain has any host): its discovery document names it, and checkClaims holds the token to it.
+ */
+function tokenVersion(claims: Claims, tenantType: TenantType): TokenVersion {
   const iss = claims.iss;
   const issuer = typeof iss === 'string' ? parseUrl(iss) : undefined;
   if (typeof iss !== 'string' || !issuer) throw authError('malformed_token', "'iss' is not a URL");
   // B2C tokens name their policy in `tfp`, or in `acr` (`b2c_1_...`) in those issued under the old issuer form.
   if (B2C_HOST.test(issuer.hostname) || claims['tfp'] !== undefined || isB2cPolicy(claims['acr'])) {
-    throw authError('unsupported_issuer');
+    throw authError('b2c_not_supported');
   }
+  if (tenantType === 'workforce' && EXTERNAL_ID_HOST.test(issuer.hostname)) throw authError('unsupported_issuer');
   const ver = claims['ver'];
   if (ver !== '1.0' && ver !== '2.0') throw authError('malformed_token', "'ver' is not 1.0 or 2.0");
   const issuerForm: TokenVersion = /\/v2\.0\/?$/.test(iss) ? '2.0' : '1.0';

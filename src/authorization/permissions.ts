@@ -46,13 +46,26 @@ const objectTypes = (schema: GraphQLSchema) =>
  * entry for a field without one, which shield's fallback then denies. Throws, naming the field, on a contradiction
  * (`@public` with another requirement) or a policy that is not registered.
  */
+/**
+ * Where a client signs the user in again for a step-up: for a workforce tenant the endpoint Microsoft's claims
+ * challenge for web APIs names (`/common/oauth2/authorize`); an External ID tenant has no `common`, so its own.
+ */
+export function claimsChallengeAuthorizationUri(auth: {
+  readonly authorityHost: string;
+  readonly tenantType?: 'workforce' | 'external';
+  readonly tenantId?: string;
+}): string {
+  const origin = new URL(auth.authorityHost).origin;
+  return auth.tenantType === 'external'
+    ? `${origin}/${auth.tenantId}/oauth2/v2.0/authorize`
+    : `${origin}/common/oauth2/authorize`;
+}
+
 export function compileAuthorization(
   schema: GraphQLSchema,
   policies: Policies,
-  authorityHost = 'https://login.microsoftonline.com',
+  authorizationUri = claimsChallengeAuthorizationUri({ authorityHost: 'https://login.microsoftonline.com' }),
 ): Authorization {
-  // Where a client signs the user in again for a step-up, as Microsoft's claims challenge for web APIs names it.
-  const authorizationUri = `${new URL(authorityHost).origin}/common/oauth2/authorize`;
   const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
   const tree: Record<string, Record<string, ShieldRule>> = {};
   const requirements = new Map<string, Map<string, Requirement>>();

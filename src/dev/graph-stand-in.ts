@@ -40,6 +40,11 @@ export interface GraphStandIn {
   /** The `$select` of each request to /v1.0/me, in order. */
   readonly selects: string[];
   fail(failure: GraphFailure | undefined): void;
+  /**
+   * Continuous Access Evaluation after a critical event (the user's sessions revoked): tokens of clients that
+   * declared cp1 get Graph's 401 claims challenge; others are served until they expire, as Graph does.
+   */
+  revokeSessions(revoked: boolean): void;
   /** Delays every answer by `ms`. */
   setDelay(ms: number): void;
   close(): Promise<void>;
@@ -62,6 +67,7 @@ export async function startGraphStandIn(options: {
   let failure: (GraphFailure & { left: number }) | undefined;
   let delayMs = 0;
   let requests = 0;
+  let revoked = false;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestUrl = new URL(req.url ?? '/', url);
@@ -78,6 +84,20 @@ export async function startGraphStandIn(options: {
     if (typeof claims === 'string') return graphError(res, 401, 'InvalidAuthenticationToken', claims);
     const simulated = graphFailureOf(claims);
     if (simulated) return busy(res, simulated);
+    if (revoked && Array.isArray(claims['xms_cc']) && claims['xms_cc'].includes('cp1')) {
+      const challenge = JSON.stringify({
+        access_token: { nbf: { essential: true, value: String((Date.now() / 1000) | 0) } },
+      });
+      return graphError(
+        res,
+        401,
+        'InvalidAuthenticationToken',
+        'Continuous access evaluation resulted in claims challenge',
+        {
+          'www-authenticate': `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims", claims="${Buffer.from(challenge).toString('base64')}"`,
+        },
+      );
+    }
     if (
       !String(claims['scp'] ?? '')
         .split(' ')
@@ -140,6 +160,9 @@ export async function startGraphStandIn(options: {
     selects,
     fail(next) {
       failure = next && { ...next, left: next.times ?? Number.POSITIVE_INFINITY };
+    },
+    revokeSessions(next) {
+      revoked = next;
     },
     setDelay(ms) {
       delayMs = ms;

@@ -22,6 +22,11 @@ export interface IdentityProviderOptions {
   readonly signingKey?: SigningKey;
   /** Origin of v1 issuers; Entra's is another host than the authority. Default `https://sts.windows.net`. */
   readonly v1IssuerOrigin?: string;
+  /**
+   * Origin of v2 issuers when it is not the authority's own: an External ID tenant's `https://{tid}.ciamlogin.com`
+   * (a function of the tenant), or a custom URL domain. Default: the provider's URL, as in a workforce tenant.
+   */
+  readonly v2IssuerOrigin?: string | ((tenant: string) => string);
   /** Serve HTTPS with this certificate (msal-node accepts only https authorities); default plain HTTP. */
   readonly tls?: PemCertificate;
   /** How the API may prove its identity at the token endpoint (on-behalf-of grant). Default: none accepted. */
@@ -152,7 +157,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
   });
   const address = server.address() as AddressInfo;
   const url = `${options.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  const issuers = issuersOf(url, options.v1IssuerOrigin);
+  const issuers = issuersOf(url, options.v1IssuerOrigin, options.v2IssuerOrigin);
   const tokenEndpoint = createTokenEndpoint({
     url,
     clientId,

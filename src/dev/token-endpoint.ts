@@ -44,6 +44,8 @@ export interface TokenEndpoint {
   fail(failure: OboFailure | undefined): void;
   /** Lifetime of the tokens it issues (default 3600 s). */
   setLifetime(seconds: number): void;
+  /** The `claims` parameter of each on-behalf-of request, in order (null where it had none). */
+  readonly claimsRequested: (string | null)[];
   handle(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
   /** The registered certificates by their x5t#S256, as assertions name them. */
   const certificates = new Map((setup.clientCredentials.certificates ?? []).map((pem) => [thumbprintSha256(pem), pem]));
   let lifetimeSeconds = 3600;
+  const claimsRequested: (string | null)[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
     try {
@@ -95,6 +98,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
       }
       const user = await verifyUserAssertion(form.get('assertion') ?? '', tenant);
       const { resource, permissions } = requestedScopes(form.get('scope') ?? '');
+      claimsRequested.push(form.get('claims'));
       answerFailure(resource, oboFailureOf(user) ?? failure);
       const now = Math.floor(Date.now() / 1000);
       const key = setup.signingKey();
@@ -113,6 +117,8 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
         azp: setup.clientId,
         ver: '2.0',
         uti: randomUUID().replaceAll('-', ''),
+        // A client declaring cp1 gets a CAE token, which says so: the resource may then answer claims challenges.
+        ...(requestsCae(form.get('claims')) && { xms_cc: ['cp1'] }),
         // A simulated Graph failure travels to the Graph stand-in in the token it is given.
         ...(user[SIMULATE_CLAIM] !== undefined && { [SIMULATE_CLAIM]: user[SIMULATE_CLAIM] }),
       } as JWTPayload)
@@ -312,6 +318,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
   }
 
   return {
+    claimsRequested,
     fail(next) {
       failure = next;
     },
@@ -331,4 +338,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Whether a token request's `claims` declares the cp1 client capability (`access_token.xms_cc.values`). */
+function requestsCae(claims: string | null): boolean {
+  if (claims === null) return false;
+  try {
+    const values = (JSON.parse(claims) as { access_token?: { xms_cc?: { values?: unknown } } }).access_token?.xms_cc
+      ?.values;
+    return Array.isArray(values) && values.includes('cp1');
+  } catch {
+    return false;
+  }
 }

@@ -37,9 +37,17 @@ export interface Issuers {
 /** Entra's v1 issuers live on another host than the authority. */
 export const ENTRA_V1_ISSUER_ORIGIN = 'https://sts.windows.net';
 
-/** The issuer forms of an authority: `{authority}/{tid}/v2.0` and `{v1 origin}/{tid}/`. */
-export function issuersOf(authority: string, v1Origin: string = ENTRA_V1_ISSUER_ORIGIN): Issuers {
-  return { v2: (tenant) => `${authority}/${tenant}/v2.0`, v1: (tenant) => `${v1Origin}/${tenant}/` };
+/**
+ * The issuer forms of an authority: `{v2 origin}/{tid}/v2.0` (the authority itself unless told otherwise) and
+ * `{v1 origin}/{tid}/`. A v2 origin given as a function gets the tenant: External ID's is `https://{tid}.ciamlogin.com`.
+ */
+export function issuersOf(
+  authority: string,
+  v1Origin: string = ENTRA_V1_ISSUER_ORIGIN,
+  v2Origin: string | ((tenant: string) => string) = authority,
+): Issuers {
+  const v2OriginOf = typeof v2Origin === 'string' ? () => v2Origin : v2Origin;
+  return { v2: (tenant) => `${v2OriginOf(tenant)}/${tenant}/v2.0`, v1: (tenant) => `${v1Origin}/${tenant}/` };
 }
 
 export interface MintContext {

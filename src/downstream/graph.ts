@@ -67,6 +67,11 @@ export function createGraphClient(options: {
           throw new DownstreamError('throttled', 'graph', { retryAfterSeconds: wait });
         }
         if (response.status >= 500) throw new DownstreamError('unavailable', 'graph');
+        const challenge = response.status === 401 ? claimsChallengeOf(response.headers['www-authenticate']) : undefined;
+        if (challenge) {
+          logger.info({ event: 'graph_claims_challenge' }, 'Microsoft Graph answered a claims challenge');
+          throw new DownstreamError('insufficient_claims', 'graph', challenge);
+        }
         logger.error(
           { event: 'graph_refused', status: response.status, graphError: graphErrorCode(response.body) },
           'Microsoft Graph refused the request',
@@ -84,4 +89,31 @@ function graphErrorCode(body: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A claims challenge of Graph's (Continuous Access Evaluation: a revoked session, a changed location), as it sends it
+ * only to tokens of clients that declared cp1: `Bearer …, error="insufficient_claims", claims="<base64 JSON>"`.
+ * Returns the claims as JSON and Graph's authorization_uri, to hand to the caller unchanged; undefined for any other
+ * challenge, or claims that are not base64 of a JSON object.
+ */
+export function claimsChallengeOf(
+  header: string | string[] | undefined,
+): { claims: string; authorizationUri?: string } | undefined {
+  const value = Array.isArray(header) ? header.join(', ') : header;
+  if (value === undefined || value.length > 8192) return undefined;
+  const params = new Map<string, string>();
+  for (const match of value.matchAll(/([A-Za-z_]+)="([^"]*)"/g))
+    params.set((match[1] as string).toLowerCase(), match[2] as string);
+  const encoded = params.get('claims');
+  if (params.get('error') !== 'insufficient_claims' || encoded === undefined) return undefined;
+  const claims = Buffer.from(encoded, 'base64').toString('utf8');
+  try {
+    const parsed: unknown = JSON.parse(claims);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  } catch {
+    return undefined;
+  }
+  const uri = params.get('authorization_uri');
+  return { claims, ...(uri !== undefined && /^https:\/\/[^\s"]+$/.test(uri) && { authorizationUri: uri }) };
 }

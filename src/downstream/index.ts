@@ -151,7 +151,13 @@ class CallerDownstream implements Downstream {
     // The token was verified from this very value: it parses.
     const assertion = extractBearerToken(this.authorization) as string;
     try {
-      const { token, fromCache } = await onBehalfOf.acquire(assertion, this.principal.tenantId, scopes, this.log);
+      const { token, fromCache } = await onBehalfOf.acquire(
+        assertion,
+        this.principal.tenantId,
+        scopes,
+        this.log,
+        this.principal.clientCapabilities.includes('cp1'),
+      );
       metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
       return token;
     } catch (error) {

@@ -20,13 +20,16 @@ import type { OboCacheStore } from './token-cache';
 export interface OnBehalfOf {
   /**
    * An access token for `scopes` on behalf of the user whose (already verified) token is `assertion`, from the cache
-   * when it holds one. Throws DownstreamError.
+   * when it holds one. `cae` asks for a Continuous Access Evaluation token (client capability cp1): only when the
+   * incoming token says its client takes claims challenges, since the caller is the one who must answer them.
+   * Throws DownstreamError.
    */
   acquire(
     assertion: string,
     tenantId: string,
     scopes: readonly string[],
     log: Logger,
+    cae?: boolean,
   ): Promise<{ token: string; fromCache: boolean }>;
 }
 
@@ -84,7 +87,7 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
   >();
 
   return {
-    acquire(assertion, tenantId, scopes, log) {
+    acquire(assertion, tenantId, scopes, log, cae = false) {
       const partition = createHash('sha256').update(assertion).digest('base64url');
       const cached = store.accessToken(partition, scopes);
       if (cached !== undefined) return Promise.resolve({ token: cached, fromCache: true });
@@ -104,7 +107,9 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
           },
         );
       }
-      const exchange = exchangeOnce(assertion, partition, tenantId, scopes, log).finally(() => inFlight.delete(key));
+      const exchange = exchangeOnce(assertion, partition, tenantId, scopes, log, cae).finally(() =>
+        inFlight.delete(key),
+      );
       inFlight.set(key, { exchange, requestId: requestIdOf(log) });
       return exchange;
     },
@@ -116,6 +121,7 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
     tenantId: string,
     scopes: readonly string[],
     log: Logger,
+    cae: boolean,
   ): Promise<{ token: string; fromCache: boolean }> {
     let authorityMetadataJson: string;
     try {
@@ -134,6 +140,8 @@ export function createOnBehalfOf(options: OnBehalfOfOptions): OnBehalfOf {
         authority: `${authorityHost}/${tenantId}`,
         knownAuthorities: [host],
         authorityMetadata: authorityMetadataJson,
+        // msal-node sends it as the claims request {"access_token":{"xms_cc":{"values":["cp1"]}}}.
+        ...(cae && { clientCapabilities: ['cp1'] }),
         ...options.credential,
       },
       cache: {

@@ -67,14 +67,14 @@ export interface GuardedSchema {
 export function buildSchema({
   bare = buildBareSchema(),
   policies = namedPolicies,
-  authorityHost,
+  authorizationUri,
 }: {
   /** The schema to guard; default: the product's, from this folder's resolvers. */
   bare?: GraphQLSchema;
   policies?: Policies;
-  /** Where a step-up's claims challenge sends the client (AZURE_AUTHORITY_HOST). */
-  authorityHost?: string;
+  /** Where a step-up's claims challenge sends the client (claimsChallengeAuthorizationUri of the settings). */
+  authorizationUri?: string;
 } = {}): GuardedSchema {
-  const authorization = compileAuthorization(bare, policies, authorityHost);
+  const authorization = compileAuthorization(bare, policies, authorizationUri);
   return { schema: guardSubscriptions(applyMiddleware(bare, permissions(authorization))), authorization };
 }

@@ -1,14 +1,17 @@
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
-import type { Principal } from '../auth';
+import { subjectKindOf, type Principal } from '../auth';
 import { Authenticated } from '../authorization/directives';
 
 export enum CallerKind {
   USER = 'user',
   APP = 'app',
+  AGENT = 'agent',
+  AGENT_USER = 'agent_user',
 }
 registerEnumType(CallerKind, {
   name: 'CallerKind',
-  description: 'A signed-in user (delegated token) or an application (app-only token)',
+  description:
+    "A signed-in user (delegated token), an application (app-only token), or an Entra Agent ID agent: AGENT for an agent identity, AGENT_USER for an agent's user account",
 });
 
 export const GREETING = 'Hello World! You are authenticated.';
@@ -65,7 +68,7 @@ export class User {
       name: principal.name,
       tenantId: principal.tenantId,
       objectId: principal.objectId,
-      kind: principal.kind === 'app' ? CallerKind.APP : CallerKind.USER,
+      kind: subjectKindOf(principal) as CallerKind,
       isGuest: principal.isGuest,
       message: GREETING,
     });

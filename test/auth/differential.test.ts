@@ -25,7 +25,8 @@ const STRICTER: Readonly<Partial<Record<AuthReason, string>>> = {
   unknown_caller_type: 'the token must be a delegated user token or an app-only token',
   missing_claims: "'oid', 'sub', 'scp' and 'roles' must have their types, and a user token its 'oid'",
   no_permissions: "an app token must carry 'roles'",
-  unsupported_issuer: 'B2C and External ID tokens are refused',
+  unsupported_issuer: 'External ID tokens are refused unless the tenant is configured as External ID',
+  b2c_not_supported: 'B2C tokens are refused',
   key_issuer_mismatch: "a v2 key's own 'issuer' must match the token's",
 };
 

@@ -23,6 +23,11 @@ const user: Principal = Object.freeze({
   expiresAt: 1893456000,
   authContexts: [],
   clientCapabilities: [],
+  agent: null,
+  actedByAgent: false,
+  agentBlueprintId: null,
+  groups: [],
+  groupsOverage: false,
 });
 const app: Principal = Object.freeze({
   ...user,

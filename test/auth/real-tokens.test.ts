@@ -115,6 +115,7 @@ describeIf('real Microsoft-signed tokens', () => {
       v.token,
     );
     const appId = v.ver === '2.0' ? claims['azp'] : claims['appid'];
+    const overage = Object.hasOwn((claims['_claim_names'] as object | undefined) ?? {}, 'groups');
     const username =
       v.principal === 'app'
         ? appId
@@ -135,6 +136,12 @@ describeIf('real Microsoft-signed tokens', () => {
       expiresAt: claims['exp'],
       authContexts: claims['acrs'] ?? [],
       clientCapabilities: claims['xms_cc'] ?? [],
+      // None of them is an agent's: ordinary tokens read as before Agent ID.
+      agent: null,
+      actedByAgent: false,
+      agentBlueprintId: null,
+      groups: overage ? [] : (claims['groups'] ?? []),
+      groupsOverage: overage,
     });
     if (withoutPermissions) await expectRefusal(verifierFor(v).verify(v.token), 'no_permissions');
   });
@@ -164,7 +171,7 @@ describeIf('real Microsoft-signed tokens', () => {
 
   const refusals: [Vector['kind'], AuthReason][] = [
     ['id', 'not_access_token'],
-    ['b2c', 'unsupported_issuer'],
+    ['b2c', 'b2c_not_supported'],
     ['nonce', 'graph_token'],
   ];
   for (const [kind, reason] of refusals) {

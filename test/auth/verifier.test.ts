@@ -308,19 +308,20 @@ describe('refused tokens', () => {
     },
   );
 
-  it.each(['https://contoso.b2clogin.com/tfp/x/v2.0/', 'https://contoso.ciamlogin.com/x/v2.0'])(
-    'refuses the B2C / External ID issuer %s',
-    async (iss) => {
-      await expectRefusal(
-        f.verifier.verify(await f.mint({ claims: { iss } })),
-        'unsupported_issuer',
-        'Azure AD B2C and External ID tokens are not accepted: sign in with Microsoft Entra ID',
-      );
-    },
-  );
+  it('refuses the B2C issuer, and a B2C token recognised by its tfp claim, as B2C', async () => {
+    const b2c =
+      "Azure AD B2C tokens are not accepted: this API trusts Microsoft Entra ID, or Entra External ID (B2C's successor) when configured so (docs/entra-id.md#external-id)";
+    const iss = 'https://contoso.b2clogin.com/tfp/x/v2.0/';
+    await expectRefusal(f.verifier.verify(await f.mint({ claims: { iss } })), 'b2c_not_supported', b2c);
+    await expectRefusal(f.verifier.verify(await f.mint({ claims: { tfp: 'B2C_1_signin' } })), 'b2c_not_supported');
+  });
 
-  it('refuses a B2C token recognised by its tfp claim', async () => {
-    await expectRefusal(f.verifier.verify(await f.mint({ claims: { tfp: 'B2C_1_signin' } })), 'unsupported_issuer');
+  it('refuses an External ID issuer, this tenant being a workforce one', async () => {
+    await expectRefusal(
+      f.verifier.verify(await f.mint({ claims: { iss: 'https://contoso.ciamlogin.com/x/v2.0' } })),
+      'unsupported_issuer',
+      'Microsoft Entra External ID tokens are not accepted by this API: request a token from the Entra ID tenant it trusts',
+    );
   });
 
   it('refuses a ver that disagrees with the issuer form', async () => {

@@ -3,8 +3,10 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
-/** A signed-in user (delegated token) or an application (app-only token) */
+/** A signed-in user (delegated token), an application (app-only token), or an Entra Agent ID agent: AGENT for an agent identity, AGENT_USER for an agent's user account */
 export type CallerKind =
+  | 'AGENT'
+  | 'AGENT_USER'
   | 'APP'
   | 'USER';
 

@@ -22,6 +22,11 @@ export const principals = {
     expiresAt: EXPIRES_AT,
     authContexts: [],
     clientCapabilities: [],
+    agent: null,
+    actedByAgent: false,
+    agentBlueprintId: null,
+    groups: [],
+    groupsOverage: false,
   }),
   v1User: Object.freeze<Principal>({
     kind: 'user',
@@ -39,6 +44,11 @@ export const principals = {
     expiresAt: EXPIRES_AT,
     authContexts: [],
     clientCapabilities: [],
+    agent: null,
+    actedByAgent: false,
+    agentBlueprintId: null,
+    groups: [],
+    groupsOverage: false,
   }),
   guest: Object.freeze<Principal>({
     kind: 'user',
@@ -56,6 +66,11 @@ export const principals = {
     expiresAt: EXPIRES_AT,
     authContexts: [],
     clientCapabilities: [],
+    agent: null,
+    actedByAgent: false,
+    agentBlueprintId: null,
+    groups: [],
+    groupsOverage: false,
   }),
   app: Object.freeze<Principal>({
     kind: 'app',
@@ -73,6 +88,11 @@ export const principals = {
     expiresAt: EXPIRES_AT,
     authContexts: [],
     clientCapabilities: [],
+    agent: null,
+    actedByAgent: false,
+    agentBlueprintId: null,
+    groups: [],
+    groupsOverage: false,
   }),
 };
 

@@ -2,7 +2,7 @@ import { print, type DocumentNode } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
 import { createLogger } from '../../src/logger';
-import { createServer, type AppServer } from '../../src/server';
+import { createServer, type AppServer, type ServerOptions } from '../../src/server';
 import type { TokenVerifier } from '../../src/auth';
 
 export interface Reply {
@@ -38,7 +38,7 @@ export async function createTestServer(
   env: Record<string, string> = {},
   idp?: IdentityProvider,
   verifier?: TokenVerifier,
-  options: { sandboxToken?: string } = {},
+  options: Pick<ServerOptions, 'sandboxToken' | 'bare' | 'policies'> = {},
 ): Promise<TestServer> {
   const provider = idp ?? (await startIdentityProvider());
   const chunks: string[] = [];
