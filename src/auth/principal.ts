@@ -83,7 +83,7 @@ export function toPrincipal(
   kind: CallerKind,
   version: TokenVersion,
   employeeIdClaim: string,
-  externalTenant = false,
+  externalTenant: boolean,
 ): Principal {
   const scopes = claims.scp === undefined ? [] : claims.scp.split(' ').filter((scope) => scope !== '');
   const appId = (version === '2.0' ? claims['azp'] : claims['appid']) as string;

@@ -36,6 +36,19 @@ describe('verifier options', () => {
     [{ httpTimeoutMs: 1.5 }, 'httpTimeoutMs must be a whole number >= 0'],
     [{ keyRefreshIntervalSeconds: 0 }, 'keyRefreshIntervalSeconds must be at least 1'],
     [{ employeeIdClaim: '' }, 'employeeIdClaim must name a claim'],
+    [{ tenantType: 'b2c' as never }, 'tenantType must be "workforce" or "external"'],
+    [
+      {
+        tenantType: 'external' as const,
+        tenantId: 'organizations',
+        allowedTenants: ['0f0e0d0c-0b0a-4909-8807-060504030201'],
+      },
+      'tenantId of an External ID tenant must be its tenant GUID',
+    ],
+    [
+      { tenantType: 'external' as const, acceptedVersions: ['1.0', '2.0'] as const },
+      'An External ID tenant is trusted for v2 access tokens only: acceptedVersions must be ["2.0"]',
+    ],
   ])('refuses %j with a TypeError that says what to set', (override, message) => {
     expect(() => createTokenVerifier({ ...base, ...override })).toThrow(new TypeError(message));
   });
