@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { CHROMIUM, REDIS_SERVER } from './helpers/services';
+import { CHROMIUM, CONTAINER_TOOLS, REDIS_SERVER } from './helpers/services';
 import { SHARED_REAL_TOKENS } from './helpers/shared';
 
 /**
  * Says once, in one line each, which suites this run skips and why, before any test runs: a clone without
- * `../shared`, or a machine without redis-server or Chromium. (CI has all three: there a missing one fails its
+ * `../shared`, or a machine without redis-server, Chromium or the container tools. (CI has them all: there a missing one fails its
  * suite instead.)
  */
 export default function announceSkips(): void {
@@ -15,6 +15,9 @@ export default function announceSkips(): void {
       : `the real-token tests: ${SHARED_REAL_TOKENS} is not beside this clone (it holds Microsoft-signed tokens; CI has it)`,
     existsSync(REDIS_SERVER) ? undefined : `the Redis tests: ${REDIS_SERVER} is missing (apt-get install redis-server)`,
     existsSync(CHROMIUM) ? undefined : `the browser tests: ${CHROMIUM} is missing (apt-get install chromium)`,
+    CONTAINER_TOOLS.every((tool) => existsSync(tool))
+      ? undefined
+      : 'the container image test: it needs mmdebstrap, podman and buildah (apt-get install mmdebstrap podman buildah)',
   ].filter((line) => line !== undefined);
   for (const line of skipped) process.stderr.write(`\nSkipping ${line}\n`);
 }

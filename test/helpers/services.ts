@@ -17,6 +17,8 @@ export function realService(name: string, path: string, debianPackage: string): 
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const CHROMIUM = '/usr/bin/chromium';
+/** What the container test builds and runs the image with (Debian packages mmdebstrap, podman, buildah). */
+export const CONTAINER_TOOLS = ['/usr/bin/mmdebstrap', '/usr/bin/podman', '/usr/bin/buildah'] as const;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
