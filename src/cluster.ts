@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config';
-import type { Logger } from './logger';
+import type { Logger } from './observability/logger';
 
 const METRICS_REQUEST = 'group-metrics:request';
 const METRICS_RESPONSE = 'group-metrics:response';

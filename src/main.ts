@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { groupMetricsOfWorker, supervise } from './cluster';
 import { ConfigError, loadConfig, type Config } from './config';
 import { checkDownstreamSettings } from './downstream';
-import { createLogger, type Logger } from './logger';
+import { createLogger, type Logger } from './observability/logger';
 import { createServer } from './server';
 
 /** Runs `read`; a ConfigError is printed with every problem and stops the process (exit 1). */

@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createAccessLog, type AccessRecord } from '../src/access-log';
-import { createLogger } from '../src/logger';
-import { createMetrics } from '../src/metrics';
+import { createAccessLog, type AccessRecord } from '../src/observability/access-log';
+import { createLogger } from '../src/observability/logger';
+import { createMetrics } from '../src/observability/metrics';
 
 function setup() {
   const lines: Record<string, unknown>[] = [];

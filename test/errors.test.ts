@@ -10,7 +10,7 @@ import {
   unauthenticated,
   unsupportedOperation,
   wwwAuthenticate,
-} from '../src/errors';
+} from '../src/graphql/errors';
 import { refuseUnsupportedOperations } from '../src/http/unsupported-operations';
 import { buildBareSchema } from '../src/schema/build-schema';
 import type { Context } from '../src/schema/context';

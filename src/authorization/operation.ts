@@ -18,7 +18,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { noRule } from '../errors';
+import { noRule } from '../graphql/errors';
 import type { Context } from '../schema/context';
 import type { Authorization } from './permissions';
 import { decide, decideFromClaims, type Verdict } from './requirements';

@@ -13,7 +13,7 @@ import {
   type IMiddlewareTypeMap,
 } from 'graphql-middleware';
 import { allow, deny, rule, shield, type IRules } from 'graphql-shield';
-import { noRule } from '../errors';
+import { noRule } from '../graphql/errors';
 import type { Context } from '../schema/context';
 import { appliedDirectives } from './directives';
 import { decide, onlyAuthenticated, requirementOf, type Policies, type Requirement } from './requirements';

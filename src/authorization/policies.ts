@@ -1,4 +1,4 @@
-import { forbidden } from '../errors';
+import { forbidden } from '../graphql/errors';
 import type { Policies, PolicyFunction } from './requirements';
 
 /**

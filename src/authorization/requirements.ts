@@ -1,6 +1,6 @@
 import type { GraphQLError } from 'graphql';
 import { isAuthenticated, type Principal } from '../auth';
-import { authContextChallenge, refusal, unauthenticated } from '../errors';
+import { authContextChallenge, refusal, unauthenticated } from '../graphql/errors';
 import type { Context } from '../schema/context';
 import type { AnyOf, Applied } from './directives';
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, loadDevConfig, type Config } from '../config';
-import { createLogger } from '../logger';
+import { createLogger } from '../observability/logger';
 import { devLogDestination } from './dev-log';
 import { ALTAIR_PATH } from '../http/altair';
 import { createServer } from '../server';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ManagedIdentityApplication, type INetworkModule, type NodeAuthOptions } from '@azure/msal-node';
 import { ConfigError, type ApiCredential } from '../config';
-import type { Logger } from '../logger';
+import type { Logger } from '../observability/logger';
 
 /** The audience of a managed identity's token used as a federated credential (Entra ID's fixed value). */
 export const TOKEN_EXCHANGE_RESOURCE = 'api://AzureADTokenExchange';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../logger';
+import type { Logger } from '../observability/logger';
 import { DownstreamError } from './errors';
 import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-client';
 

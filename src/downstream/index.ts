@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { extractBearerToken, type Principal } from '../auth';
 import { ConfigError, type Config } from '../config';
-import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { msalCredential } from './credentials';
 import { DownstreamError } from './errors';
 import { createGraphClient, type GraphClient } from './graph';

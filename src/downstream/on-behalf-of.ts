@@ -12,7 +12,7 @@ import {
 } from '@azure/msal-node';
 import { LRUCache } from 'lru-cache';
 import { describeFailure } from '../auth/signing-keys';
-import type { Logger } from '../logger';
+import type { Logger } from '../observability/logger';
 import { DownstreamError } from './errors';
 import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-client';
 import type { OboCacheStore } from './token-cache';

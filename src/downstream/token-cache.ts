@@ -1,7 +1,7 @@
 import type { ICacheClient } from '@azure/msal-node';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { Logger } from '../logger';
+import type { Logger } from '../observability/logger';
 
 /**
  * Where msal-node's token cache lives between requests, one entry per partition (a hash of the caller's incoming

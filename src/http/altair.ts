@@ -1,7 +1,7 @@
 import type FastifyStatic from '@fastify/static';
 import type * as AltairStatic from 'altair-static';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from '../logger';
+import type { Logger } from '../observability/logger';
 
 /** Where the offline IDE lives, and the query it opens with. */
 export const ALTAIR_PATH = '/altair';

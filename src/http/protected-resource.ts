@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Authorization } from '../authorization/permissions';
 import type { Config } from '../config';
 
@@ -39,26 +40,28 @@ export function protectedResourceMetadata(config: Config, authorization: Authori
  * that derive it from the endpoint's URL); and adds `resource_metadata` (§5.1) to the challenge of every 401, so that
  * a client told to authenticate learns where. 403 challenges are left as RFC 6750 has them.
  */
-export function serveProtectedResourceMetadata(
-  app: FastifyInstance,
-  config: Config,
-  authorization: Authorization,
-): void {
-  const body = JSON.stringify(protectedResourceMetadata(config, authorization));
-  for (const path of [METADATA_PATH, `${METADATA_PATH}/graphql`]) {
-    app.get(path, async (_request, reply) => reply.type('application/json').send(body));
-  }
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (reply.statusCode === 401) {
-      const challenge = reply.getHeader('www-authenticate');
-      if (typeof challenge === 'string' && challenge.startsWith('Bearer')) {
-        const attribute = `resource_metadata="${metadataUrl(request)}"`;
-        reply.header('www-authenticate', challenge === 'Bearer' ? `Bearer ${attribute}` : `${challenge}, ${attribute}`);
-      }
+export const protectedResourceRoutes = fp<{ config: Config; authorization: Authorization }>(
+  async (app, { config, authorization }) => {
+    const body = JSON.stringify(protectedResourceMetadata(config, authorization));
+    for (const path of [METADATA_PATH, `${METADATA_PATH}/graphql`]) {
+      app.get(path, async (_request, reply) => reply.type('application/json').send(body));
     }
-    done(null, payload);
-  });
-}
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (reply.statusCode === 401) {
+        const challenge = reply.getHeader('www-authenticate');
+        if (typeof challenge === 'string' && challenge.startsWith('Bearer')) {
+          const attribute = `resource_metadata="${metadataUrl(request)}"`;
+          reply.header(
+            'www-authenticate',
+            challenge === 'Bearer' ? `Bearer ${attribute}` : `${challenge}, ${attribute}`,
+          );
+        }
+      }
+      done(null, payload);
+    });
+  },
+  { name: 'protected-resource-metadata' },
+);
 
 /** The metadata's URL as this request reached the API (the Host and, behind TRUST_PROXY, the forwarded proto). */
 function metadataUrl(request: FastifyRequest): string {

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
-import { subscriptionOverHttp, unsupportedOperation } from '../errors';
+import { subscriptionOverHttp, unsupportedOperation } from '../graphql/errors';
 
 /**
  * Operations HTTP does not run, refused with 400 before execution: a subscription (graphql-js would run its field

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { Arg, Int, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { RequiresAppPermissions, RequiresScopes } from '../authorization/directives';
-import { ErrorCode, unauthenticated } from '../errors';
+import { ErrorCode, unauthenticated } from '../graphql/errors';
 import type { Context } from './context';
 import { Greeting } from './greeting.type';
 import { HELLO_APP_PERMISSION, HELLO_SCOPE } from './hello.resolver';

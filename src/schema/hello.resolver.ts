@@ -1,6 +1,6 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
 import { RequiresAppPermissions, RequiresScopes } from '../authorization/directives';
-import { unauthenticated } from '../errors';
+import { unauthenticated } from '../graphql/errors';
 import type { Context } from './context';
 import { User } from './user.type';
 

@@ -1,7 +1,7 @@
 import { Ctx, FieldResolver, Resolver } from 'type-graphql';
 import { RequiresScopes } from '../authorization/directives';
 import { DownstreamError } from '../downstream/errors';
-import { downstreamFailure } from '../errors';
+import { downstreamFailure } from '../graphql/errors';
 import type { Context } from './context';
 import { Profile, PROFILE_PROPERTIES } from './profile.type';
 import { HELLO_SCOPE } from './hello.resolver';

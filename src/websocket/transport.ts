@@ -17,10 +17,10 @@ import {
   type SubscribePayload,
 } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { pathOf, requestIdOf } from '../access-log';
-import type { Audit } from '../audit';
+import { pathOf, requestIdOf } from '../observability/access-log';
+import type { Audit } from '../observability/audit';
 import type { Principal } from '../auth';
-import { callerKey, type Authenticator } from '../authenticate';
+import { callerKey, type Authenticator } from '../graphql/authenticate';
 import type { Config } from '../config';
 import {
   CloseCode,
@@ -33,13 +33,13 @@ import {
   socketClosing,
   unresolvedOperation,
   unsupportedOperation,
-} from '../errors';
+} from '../graphql/errors';
 import { authorizationHeaders } from '../http/authorization';
 import { budgetKeyOf, clientAddress } from '../http/client-address';
-import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
-import type { OperationLimits } from '../operation-limits';
-import { RateLimitedError } from '../rate-limits';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { OperationLimits } from '../limits/operation-limits';
+import { RateLimitedError } from '../limits/rate-limits';
 import type { Context } from '../schema/context';
 import { refusalsOf } from '../authorization/operation';
 import type { Authorization } from '../authorization/permissions';

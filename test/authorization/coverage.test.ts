@@ -6,7 +6,7 @@ import { Field, ObjectType, Query, Resolver } from 'type-graphql';
 import { Authenticated, Public } from '../../src/authorization/directives';
 import { compileAuthorization, fieldsWithoutRule, permissions } from '../../src/authorization/permissions';
 import { policies } from '../../src/authorization/policies';
-import { errorResponsePlugin, formatError } from '../../src/errors';
+import { errorResponsePlugin, formatError } from '../../src/graphql/errors';
 import { buildBareSchema, buildSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';
 import { principals } from '../helpers/principals';

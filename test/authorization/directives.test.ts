@@ -15,7 +15,7 @@ import {
 } from '../../src/authorization/directives';
 import { compileAuthorization } from '../../src/authorization/permissions';
 import { decide, type Policies } from '../../src/authorization/requirements';
-import { errorResponsePlugin, forbidden, formatError } from '../../src/errors';
+import { errorResponsePlugin, forbidden, formatError } from '../../src/graphql/errors';
 import { rejectUnauthorized } from '../../src/http/reject-unauthorized';
 import { buildBareSchema, buildSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';

@@ -1,7 +1,7 @@
 import { print, type DocumentNode } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { startIdentityProvider, type IdentityProvider } from '../../src/dev/identity-provider';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/observability/logger';
 import { createServer, type AppServer, type ServerOptions } from '../../src/server';
 import type { TokenVerifier } from '../../src/auth';
 

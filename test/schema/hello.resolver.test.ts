@@ -1,6 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import type { Principal } from '../../src/auth';
-import { formatError, errorResponsePlugin } from '../../src/errors';
+import { formatError, errorResponsePlugin } from '../../src/graphql/errors';
 import { buildBareSchema, buildSchema } from '../../src/schema/build-schema';
 import type { Context } from '../../src/schema/context';
 import { HelloDocument, type HelloQuery } from '../generated/graphql';

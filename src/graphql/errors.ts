@@ -1,9 +1,9 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type OperationTypeNode } from 'graphql';
 import { CloseCode as Protocol } from 'graphql-ws';
-import { AuthError } from './auth';
-import type { DownstreamError } from './downstream/errors';
-import { RateLimitedError } from './rate-limits';
+import { AuthError } from '../auth';
+import type { DownstreamError } from '../downstream/errors';
+import { RateLimitedError } from '../limits/rate-limits';
 
 /**
  * The one place that turns outcomes into GraphQL errors, HTTP statuses and WWW-Authenticate headers (RFC 6750).

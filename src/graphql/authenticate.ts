@@ -1,8 +1,8 @@
-import { AuthError, extractBearerToken, type AuthReason, type Principal, type TokenVerifier } from './auth';
-import type { createAudit, RequestFacts } from './audit';
-import { budgetKeyOf } from './http/client-address';
-import type { Logger } from './logger';
-import { RateLimitedError, type RateLimits } from './rate-limits';
+import { AuthError, extractBearerToken, type AuthReason, type Principal, type TokenVerifier } from '../auth';
+import type { createAudit, RequestFacts } from '../observability/audit';
+import { budgetKeyOf } from '../http/client-address';
+import type { Logger } from '../observability/logger';
+import { RateLimitedError, type RateLimits } from '../limits/rate-limits';
 
 /** Authenticating failed for a reason of the server's own (already logged): the caller gets an internal error. */
 export class AuthenticationInternalError extends Error {

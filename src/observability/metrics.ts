@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TokenCacheStats } from './auth';
+import type { TokenCacheStats } from '../auth';
 
 export interface Metrics {
   readonly registry: Registry;

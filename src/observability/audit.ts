@@ -1,10 +1,10 @@
 import type { GraphQLError } from 'graphql';
-import { subjectKindOf, type AuthError } from './auth';
-import { ErrorCode } from './errors';
+import { subjectKindOf, type AuthError } from '../auth';
+import { ErrorCode } from '../graphql/errors';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import type { RateLimitedError } from './rate-limits';
-import type { Context } from './schema/context';
+import type { RateLimitedError } from '../limits/rate-limits';
+import type { Context } from '../schema/context';
 
 export interface RequestFacts {
   readonly requestId: string;

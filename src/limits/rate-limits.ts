@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import type { Config } from './config';
-import type { Logger } from './logger';
+import type { Config } from '../config';
+import type { Logger } from '../observability/logger';
 
 export type Limiter = 'auth_failures' | 'caller_requests';
 

@@ -1,6 +1,6 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type ParseOptions, type ValidationRule } from 'graphql';
-import type { Config } from './config';
+import type { Config } from '../config';
 
 export interface OperationLimits {
   /** For graphql-js's parser: its token limit stops token floods before a document is built. */
