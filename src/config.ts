@@ -86,6 +86,15 @@ export interface Config {
   /** Log usernames and names of callers (personal data); off by default. */
   readonly logPii: boolean;
   /**
+   * OpenTelemetry: on when an OTLP endpoint is set (and OTEL_SDK_DISABLED is not); the SDK reads the other standard
+   * OTEL_* variables itself (docs/settings.md#opentelemetry).
+   */
+  readonly telemetry: {
+    readonly enabled: boolean;
+    readonly serviceName: string;
+    readonly metricsExporter: 'otlp' | 'none';
+  };
+  /**
    * What an operation selecting a field its caller may not read gets: `filter`, that field null with an error at its
    * path and the rest answered; `reject`, the whole operation refused before anything runs.
    */
@@ -160,6 +169,16 @@ const flag = (name: string) =>
       ctx.addIssue({ code: 'custom', message: `${name} must be true or false` });
       return false;
     });
+
+const otlpEndpoint = (name: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .refine((value) => !value || /^https?:\/\/\S+$/.test(value), {
+      message: `${name} must be an http(s) URL such as http://localhost:4318`,
+    })
+    .transform((value) => (value === '' ? undefined : value));
 
 /** The whole-number settings with their default and range, for the settings reference (a test compares them). */
 export const NUMBER_SETTINGS: Record<
@@ -471,6 +490,13 @@ const schema = z
       message: 'CORS_ORIGINS must be origins such as https://app.contoso.example, comma separated',
     }),
     LOG_PII: flag('LOG_PII'),
+    OTEL_SDK_DISABLED: flag('OTEL_SDK_DISABLED'),
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint('OTEL_EXPORTER_OTLP_ENDPOINT'),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'),
+    OTEL_SERVICE_NAME: z.string().trim().min(1).default('entra-graphql-api'),
+    OTEL_METRICS_EXPORTER: z
+      .enum(['otlp', 'none'], { message: 'OTEL_METRICS_EXPORTER must be otlp or none' })
+      .default('otlp'),
   })
   .superRefine((env, ctx) => {
     const multiTenant = (MULTI_TENANT as readonly string[]).includes(env.AZURE_TENANT_ID);
@@ -641,6 +667,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     logPii: e.LOG_PII,
+    telemetry: Object.freeze({
+      enabled:
+        !e.OTEL_SDK_DISABLED &&
+        (e.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined),
+      serviceName: e.OTEL_SERVICE_NAME,
+      metricsExporter: e.OTEL_METRICS_EXPORTER,
+    }),
     authzMode: e.AUTHZ_MODE,
     downstream: Object.freeze({
       credential: credentialOf(e),

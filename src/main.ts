@@ -2,9 +2,8 @@ import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { groupMetricsOfWorker, supervise } from './cluster';
 import { ConfigError, loadConfig, type Config } from './config';
-import { checkDownstreamSettings } from './downstream';
+import type { ShutdownReport } from './http/shutdown';
 import { createLogger, type Logger } from './observability/logger';
-import { createServer } from './server';
 
 /** Runs `read`; a ConfigError is printed with every problem and stops the process (exit 1). */
 function settled<T>(read: () => T): T {
@@ -20,7 +19,8 @@ function settled<T>(read: () => T): T {
 }
 
 /** One server in this process (alone, or as a cluster worker); stops gracefully on SIGTERM/SIGINT. */
-async function serve(config: Config, logger: Logger): Promise<void> {
+async function serve(config: Config, logger: Logger, stopTelemetry?: () => Promise<void>): Promise<void> {
+  const { createServer } = await import('./server.js');
   const server = await createServer({
     config,
     logger,
@@ -35,7 +35,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       'Draining: readiness fails, requests are served until the drain period ends',
     );
     server.stop().then(
-      (report) => {
+      async (report: ShutdownReport) => {
+        // The last spans and metrics are exported before the process ends.
+        await stopTelemetry?.().catch(() => undefined);
         logger.info({ event: 'stopped', ...report }, 'Stopped');
         logger.flush();
         process.exit(0);
@@ -79,13 +81,23 @@ if (config.envFromDefault && cluster.isPrimary) {
     'NODE_ENV is unset: running in production (no IDE, no introspection); set NODE_ENV=development for them',
   );
 }
-// The files the settings name are read here, once, before any worker is forked.
-settled(() => checkDownstreamSettings(config, logger));
-if (config.webConcurrency > 1 && cluster.isPrimary) supervise(config, logger);
-else
-  serve(config, logger).catch((error: unknown) => {
-    // Like a configuration error: one plain line on stderr, exit 1.
-    logger.flush();
-    console.error(startFailure(error));
-    process.exit(1);
-  });
+void (async () => {
+  const primary = config.webConcurrency > 1 && cluster.isPrimary;
+  // Telemetry (off unless an OTLP endpoint is set) starts before the modules it instruments are loaded, in each
+  // process that serves; the server's modules are loaded only then.
+  const stopTelemetry =
+    !primary && config.telemetry.enabled
+      ? (await import('./observability/telemetry.js')).startTelemetry(config.telemetry)
+      : undefined;
+  const { checkDownstreamSettings } = await import('./downstream/index.js');
+  // The files the settings name are read here, once, before any worker is forked.
+  settled(() => checkDownstreamSettings(config, logger));
+  if (primary) supervise(config, logger);
+  else
+    serve(config, logger, stopTelemetry).catch((error: unknown) => {
+      // Like a configuration error: one plain line on stderr, exit 1.
+      logger.flush();
+      console.error(startFailure(error));
+      process.exit(1);
+    });
+})();

@@ -75,6 +75,7 @@ describe('loadConfig', () => {
       trustProxy: 0,
       corsOrigins: [],
       logPii: false,
+      telemetry: { enabled: false, serviceName: 'entra-graphql-api', metricsExporter: 'otlp' },
       authzMode: 'filter',
       downstream: {
         credential: null,

@@ -39,6 +39,8 @@ export interface GraphStandIn {
   requestCount(): number;
   /** The `$select` of each request to /v1.0/me, in order. */
   readonly selects: string[];
+  /** The W3C `traceparent` of each request to /v1.0/me (null where none came), in order. */
+  readonly traceparents: (string | null)[];
   fail(failure: GraphFailure | undefined): void;
   /**
    * Continuous Access Evaluation after a critical event (the user's sessions revoked): tokens of clients that
@@ -64,6 +66,7 @@ export async function startGraphStandIn(options: {
     throw new Error('The Graph stand-in is for development and tests; it never runs with NODE_ENV=production');
   }
   const selects: string[] = [];
+  const traceparents: (string | null)[] = [];
   let failure: (GraphFailure & { left: number }) | undefined;
   let delayMs = 0;
   let requests = 0;
@@ -75,6 +78,7 @@ export async function startGraphStandIn(options: {
       return graphError(res, 400, 'BadRequest', 'Invalid request: only /v1.0/me is served here');
     requests += 1;
     selects.push(requestUrl.searchParams.get('$select') ?? '');
+    traceparents.push(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : null);
     if (req.method !== 'GET') return graphError(res, 405, 'Request_BadRequest', 'Only GET is supported');
     if (failure && failure.left > 0) {
       failure.left -= 1;
@@ -158,6 +162,7 @@ export async function startGraphStandIn(options: {
     url,
     requestCount: () => requests,
     selects,
+    traceparents,
     fail(next) {
       failure = next && { ...next, left: next.times ?? Number.POSITIVE_INFINITY };
     },

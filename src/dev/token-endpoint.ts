@@ -46,6 +46,8 @@ export interface TokenEndpoint {
   setLifetime(seconds: number): void;
   /** The `claims` parameter of each on-behalf-of request, in order (null where it had none). */
   readonly claimsRequested: (string | null)[];
+  /** The W3C `traceparent` of each on-behalf-of request, in order (null where none came). */
+  readonly traceparents: (string | null)[];
   handle(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void>;
 }
 
@@ -84,6 +86,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
   const certificates = new Map((setup.clientCredentials.certificates ?? []).map((pem) => [thumbprintSha256(pem), pem]));
   let lifetimeSeconds = 3600;
   const claimsRequested: (string | null)[] = [];
+  const traceparents: (string | null)[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
     try {
@@ -99,6 +102,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
       const user = await verifyUserAssertion(form.get('assertion') ?? '', tenant);
       const { resource, permissions } = requestedScopes(form.get('scope') ?? '');
       claimsRequested.push(form.get('claims'));
+      traceparents.push(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : null);
       answerFailure(resource, oboFailureOf(user) ?? failure);
       const now = Math.floor(Date.now() / 1000);
       const key = setup.signingKey();
@@ -319,6 +323,7 @@ export function createTokenEndpoint(setup: Setup): TokenEndpoint {
 
   return {
     claimsRequested,
+    traceparents,
     fail(next) {
       failure = next;
     },

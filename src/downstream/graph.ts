@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../observability/logger';
 import { DownstreamError } from './errors';
+import { inSpan, setActiveSpanAttribute, SpanKind, tracingEnabled } from '../observability/tracing';
 import { retryAfterSeconds, UnreachableError, type OutboundHttp } from './http-client';
 
 export interface GraphClient {
@@ -30,56 +31,67 @@ export function createGraphClient(options: {
   const { baseUrl, timeoutMs, http, onResponse } = options;
   return {
     scopes: [`${baseUrl}/User.Read`],
-    async me(accessToken, select, logger) {
-      const url = `${baseUrl}/v1.0/me?$select=${select.join(',')}`;
-      const deadline = Date.now() + options.retryBudgetSeconds * 1000;
-      for (let attempt = 0; ; attempt++) {
-        let response;
-        try {
-          response = await http.send(url, {
-            method: 'GET',
-            headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-            timeoutMs,
-          });
-        } catch (error) {
-          if (!(error instanceof UnreachableError)) throw error;
-          onResponse(error.timedOut ? 'timeout' : 'unreachable');
-          logger.warn({ event: 'graph_unreachable', timedOut: error.timedOut }, error.message);
-          throw new DownstreamError('unavailable', 'graph');
-        }
-        onResponse(String(response.status));
-        if (response.status === 200) {
-          try {
-            return JSON.parse(response.body) as Record<string, unknown>;
-          } catch {
-            throw new DownstreamError('unavailable', 'graph');
-          }
-        }
-        if (response.status === 429 || response.status === 503) {
-          const told = retryAfterSeconds(response.headers['retry-after']);
-          const wait = Math.max(MIN_RETRY_SECONDS, told ?? 2 ** attempt);
-          if (attempt < MAX_RETRIES && Date.now() + wait * 1000 <= deadline) {
-            await sleep(wait * 1000);
-            continue;
-          }
-          // A 503 without Retry-After is an outage, not throttling.
-          if (response.status === 503 && told === undefined) throw new DownstreamError('unavailable', 'graph');
-          throw new DownstreamError('throttled', 'graph', { retryAfterSeconds: wait });
-        }
-        if (response.status >= 500) throw new DownstreamError('unavailable', 'graph');
-        const challenge = response.status === 401 ? claimsChallengeOf(response.headers['www-authenticate']) : undefined;
-        if (challenge) {
-          logger.info({ event: 'graph_claims_challenge' }, 'Microsoft Graph answered a claims challenge');
-          throw new DownstreamError('insufficient_claims', 'graph', challenge);
-        }
-        logger.error(
-          { event: 'graph_refused', status: response.status, graphError: graphErrorCode(response.body) },
-          'Microsoft Graph refused the request',
-        );
-        throw new DownstreamError('refused', 'graph');
-      }
+    me(accessToken, select, logger) {
+      if (!tracingEnabled()) return me(accessToken, select, logger);
+      const attributes = {
+        'http.request.method': 'GET',
+        'server.address': new URL(baseUrl).hostname,
+        'url.path': '/v1.0/me',
+      };
+      return inSpan('GET /v1.0/me', SpanKind.CLIENT, attributes, () => me(accessToken, select, logger));
     },
   };
+
+  async function me(accessToken: string, select: readonly string[], logger: Logger): Promise<Record<string, unknown>> {
+    const url = `${baseUrl}/v1.0/me?$select=${select.join(',')}`;
+    const deadline = Date.now() + options.retryBudgetSeconds * 1000;
+    for (let attempt = 0; ; attempt++) {
+      let response;
+      try {
+        response = await http.send(url, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+          timeoutMs,
+        });
+      } catch (error) {
+        if (!(error instanceof UnreachableError)) throw error;
+        onResponse(error.timedOut ? 'timeout' : 'unreachable');
+        logger.warn({ event: 'graph_unreachable', timedOut: error.timedOut }, error.message);
+        throw new DownstreamError('unavailable', 'graph');
+      }
+      onResponse(String(response.status));
+      if (tracingEnabled()) setActiveSpanAttribute('http.response.status_code', response.status);
+      if (response.status === 200) {
+        try {
+          return JSON.parse(response.body) as Record<string, unknown>;
+        } catch {
+          throw new DownstreamError('unavailable', 'graph');
+        }
+      }
+      if (response.status === 429 || response.status === 503) {
+        const told = retryAfterSeconds(response.headers['retry-after']);
+        const wait = Math.max(MIN_RETRY_SECONDS, told ?? 2 ** attempt);
+        if (attempt < MAX_RETRIES && Date.now() + wait * 1000 <= deadline) {
+          await sleep(wait * 1000);
+          continue;
+        }
+        // A 503 without Retry-After is an outage, not throttling.
+        if (response.status === 503 && told === undefined) throw new DownstreamError('unavailable', 'graph');
+        throw new DownstreamError('throttled', 'graph', { retryAfterSeconds: wait });
+      }
+      if (response.status >= 500) throw new DownstreamError('unavailable', 'graph');
+      const challenge = response.status === 401 ? claimsChallengeOf(response.headers['www-authenticate']) : undefined;
+      if (challenge) {
+        logger.info({ event: 'graph_claims_challenge' }, 'Microsoft Graph answered a claims challenge');
+        throw new DownstreamError('insufficient_claims', 'graph', challenge);
+      }
+      logger.error(
+        { event: 'graph_refused', status: response.status, graphError: graphErrorCode(response.body) },
+        'Microsoft Graph refused the request',
+      );
+      throw new DownstreamError('refused', 'graph');
+    }
+  }
 }
 
 function graphErrorCode(body: string): string | undefined {

@@ -1,5 +1,6 @@
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import { tracingEnabled, withTraceContext } from '../observability/tracing';
 
 /** Why a call to another service got no answer: it took longer than allowed, or no connection could be made. */
 export class UnreachableError extends Error {
@@ -64,7 +65,8 @@ export function createOutboundHttp(extraCaPem?: string): OutboundHttp {
       const response = await request(url, {
         dispatcher,
         method: init.method,
-        headers: init.headers,
+        // The active span (an on-behalf-of exchange, a Graph call) continues in the other service's trace.
+        headers: tracingEnabled() ? withTraceContext(init.headers) : init.headers,
         body: init.body,
         signal,
       });

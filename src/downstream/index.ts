@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extractBearerToken, type Principal } from '../auth';
 import { ConfigError, type Config } from '../config';
 import type { Logger } from '../observability/logger';
+import { inSpan, setActiveSpanAttribute, SpanKind, tracingEnabled } from '../observability/tracing';
 import type { Metrics } from '../observability/metrics';
 import { msalCredential } from './credentials';
 import { DownstreamError } from './errors';
@@ -78,7 +79,13 @@ export function createDownstream(config: Config, logger: Logger, metrics: Metric
     onResponse: (status) => metrics.graphRequests.inc({ status }),
   });
 
-  const shared = { onBehalfOf, graph, metrics, logger: log };
+  const shared = {
+    onBehalfOf,
+    graph,
+    metrics,
+    logger: log,
+    authorityHostname: new URL(config.auth.authorityHost).hostname,
+  };
   const forCaller = (principal: Principal, authorization: string | string[] | undefined, requestId: string) =>
     principal.kind === 'app' ? appCaller : new CallerDownstream(shared, principal, authorization, requestId);
 
@@ -134,6 +141,7 @@ class CallerDownstream implements Downstream {
       readonly graph: GraphClient;
       readonly metrics: Metrics;
       readonly logger: Logger;
+      readonly authorityHostname: string;
     },
     private readonly principal: Principal,
     private readonly authorization: string | string[] | undefined,
@@ -146,7 +154,13 @@ class CallerDownstream implements Downstream {
     return this.logger;
   }
 
-  async token(scopes: readonly string[]): Promise<string> {
+  token(scopes: readonly string[]): Promise<string> {
+    if (!tracingEnabled()) return this.acquire(scopes);
+    const attributes = { 'server.address': this.shared.authorityHostname, 'entra.obo.scopes': scopes.join(' ') };
+    return inSpan('acquire token on-behalf-of', SpanKind.CLIENT, attributes, () => this.acquire(scopes));
+  }
+
+  private async acquire(scopes: readonly string[]): Promise<string> {
     const { onBehalfOf, metrics } = this.shared;
     // The token was verified from this very value: it parses.
     const assertion = extractBearerToken(this.authorization) as string;
@@ -159,6 +173,7 @@ class CallerDownstream implements Downstream {
         this.principal.clientCapabilities.includes('cp1'),
       );
       metrics.oboTokens.inc({ result: fromCache ? 'cache_hit' : 'acquired' });
+      if (tracingEnabled()) setActiveSpanAttribute('entra.obo.from_cache', fromCache);
       return token;
     } catch (error) {
       metrics.oboTokens.inc({ result: 'failed' });

@@ -11,6 +11,7 @@ import { rejectUnauthorized } from '../http/reject-unauthorized';
 import { refuseUnsupportedOperations } from '../http/unsupported-operations';
 import type { OperationLimits } from '../limits/operation-limits';
 import type { Audit } from '../observability/audit';
+import { operationSpanPlugin, tracingEnabled } from '../observability/tracing';
 import type { Context } from '../schema/context';
 import { errorResponsePlugin, formatError } from './errors';
 
@@ -56,6 +57,7 @@ export async function startApollo({
       // Apollo's cache-control plugin wraps every field resolver to gather cache hints; this API gives none, and
       // its answers are per caller: every response says `no-store` (src/http/request-hooks.ts).
       ApolloServerPluginCacheControlDisabled(),
+      ...(tracingEnabled() ? [operationSpanPlugin] : []),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({

@@ -1,4 +1,12 @@
-import { AuthError, extractBearerToken, type AuthReason, type Principal, type TokenVerifier } from '../auth';
+import {
+  AuthError,
+  extractBearerToken,
+  subjectKindOf,
+  type AuthReason,
+  type Principal,
+  type TokenVerifier,
+} from '../auth';
+import { inSpan, setActiveSpanAttribute, SpanKind, tracingEnabled } from '../observability/tracing';
 import type { createAudit, RequestFacts } from '../observability/audit';
 import { budgetKeyOf } from '../http/client-address';
 import type { Logger } from '../observability/logger';
@@ -53,7 +61,22 @@ export function createAuthenticator(
     }
   }
 
-  async function authenticate(
+  const tracing = tracingEnabled();
+
+  /**
+   * With telemetry on, a span per request: whether the verified-token cache knew the token, the caller's kind, and
+   * on a refusal its reason code; never the token or a claim naming a person.
+   */
+  function authenticate(authorization: string | string[] | undefined, facts: RequestFacts): Promise<Principal | null> {
+    if (!tracing) return authenticateNow(authorization, facts);
+    return inSpan('verify access token', SpanKind.INTERNAL, {}, async (span) => {
+      const principal = await authenticateNow(authorization, facts);
+      span.setAttribute('entra.caller.kind', principal === null ? 'anonymous' : subjectKindOf(principal));
+      return principal;
+    });
+  }
+
+  async function authenticateNow(
     authorization: string | string[] | undefined,
     facts: RequestFacts,
   ): Promise<Principal | null> {
@@ -63,6 +86,7 @@ export function createAuthenticator(
       const token = extractBearerToken(authorization);
       if (token === undefined) return null;
       let principal = verifier.cached(token);
+      if (tracing) setActiveSpanAttribute('entra.token.cache', principal === undefined ? 'miss' : 'hit');
       if (principal === undefined) {
         release = await limits.admitVerification(budgetKey);
         principal = await verifier.verifyFresh(token);

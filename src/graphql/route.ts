@@ -1,11 +1,12 @@
 import type { ApolloServer } from '@apollo/server';
-import fastifyApollo from '@as-integrations/fastify';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import type { FastifyPluginAsync, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { Config } from '../config';
 import type { DownstreamClients } from '../downstream';
 import { authorizationHeaders } from '../http/authorization';
 import type { Context } from '../schema/context';
 import type { Authenticator } from './authenticate';
+import { inOperationSpan, tracingEnabled } from '../observability/tracing';
 import { authenticationFailure } from './errors';
 
 /**
@@ -30,5 +31,13 @@ export const graphqlRoute: FastifyPluginAsync<{
       throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
     }
   }
-  await app.register(fastifyApollo(apollo), { path: '/graphql', method: ['GET', 'POST'], context });
+  // Typed for its own route generics; the route here declares none.
+  const handler = fastifyApolloHandler(apollo, { context }) as unknown as RouteHandlerMethod;
+  // With telemetry on, each request runs in its GraphQL operation span: authentication and the calls made on the
+  // caller's behalf are its children.
+  app.route({
+    method: ['GET', 'POST'],
+    url: '/graphql',
+    handler: tracingEnabled() ? (request, reply) => inOperationSpan(() => handler.call(app, request, reply)) : handler,
+  });
 };

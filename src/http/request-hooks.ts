@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config';
 import { errorBody, ErrorCode } from '../graphql/errors';
 import { pathOf, type AccessLog } from '../observability/access-log';
+import { recordServerRequest, tracingEnabled } from '../observability/tracing';
 import { ALTAIR_PATH } from './altair';
 import { clientAddress } from './client-address';
 import { devPageRefusal } from './dev-pages';
@@ -30,7 +31,9 @@ export const requestHooks = fp<{ config: Config; accessLog: AccessLog }>(
       if (refusal !== undefined) return void reply.code(403).send(errorBody(ErrorCode.FORBIDDEN, refusal));
       done();
     });
+    const tracing = tracingEnabled();
     app.addHook('onResponse', (request, reply, done) => {
+      if (tracing) recordServerRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
       const path = pathOf(request.url);
       // The offline IDE's files (outside production only) would be a hundred lines per page load.
       if (!production && path.startsWith(`${ALTAIR_PATH}/`)) return done();

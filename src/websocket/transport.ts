@@ -1,10 +1,12 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  execute,
   getOperationAST,
   getVariableValues,
   GraphQLError,
   parse,
+  subscribe,
   validate,
   type ExecutionArgs,
   type GraphQLSchema,
@@ -37,6 +39,7 @@ import {
 import { authorizationHeaders } from '../http/authorization';
 import { budgetKeyOf, clientAddress } from '../http/client-address';
 import type { Logger } from '../observability/logger';
+import { inSocketOperationSpan, tracingEnabled } from '../observability/tracing';
 import type { Metrics } from '../observability/metrics';
 import type { OperationLimits } from '../limits/operation-limits';
 import { RateLimitedError } from '../limits/rate-limits';
@@ -419,6 +422,11 @@ export function attachWebSockets(options: WebSocketTransportOptions): WebSocketT
   const protocolOptions: ServerOptions<ConnectionParams, Extra> = {
     schema,
     connectionInitWaitTimeout: settings.connectionInitTimeoutMs,
+    // With telemetry on, each operation (a subscription's start) in a span of its own.
+    ...(tracingEnabled() && {
+      execute: (args: ExecutionArgs) => inSocketOperationSpan(args, () => execute(args)),
+      subscribe: (args: ExecutionArgs) => inSocketOperationSpan(args, () => subscribe(args)),
+    }),
 
     async onConnect({ connectionParams, extra: { socket: ws, request } }) {
       const state = states.get(ws);
