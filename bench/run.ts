@@ -2,7 +2,8 @@
 // a bare Apollo baseline and a naive jose variant, in the same run, and writes bench/RESULTS.md.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,7 @@ const { values: args } = parseArgs({
     sockets: { type: 'string', default: '2000' },
     /** Rounds of the on-behalf-of phase: hello with and without User.profile, on one server (0 skips it). */
     'obo-rounds': { type: 'string', default: '5' },
-    variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers' },
+    variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers,ours-traced' },
     modes: { type: 'string', default: 'same,fresh' },
     'no-write': { type: 'boolean', default: false },
     /** Write a CPU profile of each server to reports/ (node --cpu-prof). */
@@ -638,6 +639,7 @@ function table(results: Result[]): string {
 async function main(): Promise<void> {
   if (args.pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
   const idp = await startIdentityProvider();
+  const otlpSink = await startOtlpSink();
   const shared = {
     AZURE_TENANT_ID: idp.tenantId,
     AZURE_CLIENT_ID: idp.clientId,
@@ -665,6 +667,17 @@ async function main(): Promise<void> {
     { name: 'baseline-express', script: 'dist-bench/bench/baseline-express-server.js', env: {} },
     // WEB_CONCURRENCY=2 on this 2-core machine, measured in the same run (same-token mode).
     { name: 'ours-2-workers', script: oursVariant.script, env: { ...oursVariant.env, WEB_CONCURRENCY: '2' } },
+    // OpenTelemetry on, 10 % of traces sampled, exported over OTLP to a receiver in this process that drops them.
+    {
+      name: 'ours-traced',
+      script: oursVariant.script,
+      env: {
+        ...oursVariant.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
+      },
+    },
   ];
   const variants = all.filter((variant) => args.variants.split(',').includes(variant.name));
   const same = TokenPool.of([await idp.mint({ expiresInSeconds: 4 * 3600 })]);
@@ -678,7 +691,7 @@ async function main(): Promise<void> {
     const runs = new Map<string, Result[]>();
     // The Express baseline and the cluster variant answer narrower questions: same-token mode is enough.
     const inMode = variants.filter(
-      (variant) => mode === 'same' || !['baseline-express', 'ours-2-workers'].includes(variant.name),
+      (variant) => mode === 'same' || !['baseline-express', 'ours-2-workers', 'ours-traced'].includes(variant.name),
     );
     for (let round = 0; round < ROUNDS; round += 1) {
       // Ours next to the baseline and to the naive variant in every slice; the order is reversed every round too.
@@ -690,6 +703,13 @@ async function main(): Promise<void> {
     }
     for (const variant of inMode) results.push(median(runs.get(variant.name) ?? []));
     const oursRuns = runs.get('ours') ?? [];
+    const tracedRuns = runs.get('ours-traced') ?? [];
+    if (oursRuns.length > 0 && tracedRuns.length > 0) {
+      paired.set(`${mode}/traced`, {
+        rps: tracedRuns.map((run, i) => run.requestsPerSecond / (oursRuns[i] as Result).requestsPerSecond),
+        p99: tracedRuns.map((run, i) => run.p99 / (oursRuns[i] as Result).p99),
+      });
+    }
     for (const other of ['baseline', 'naive']) {
       const otherRuns = runs.get(other) ?? [];
       if (oursRuns.length === 0 || otherRuns.length === 0) continue;
@@ -705,6 +725,7 @@ async function main(): Promise<void> {
   const socketsResult = ours && SOCKETS > 0 ? await sockets(ours, idp) : undefined;
   const oboResult = ours && OBO_ROUNDS > 0 ? await onBehalfOf(ours) : undefined;
   await idp.close();
+  await otlpSink.close();
 
   const find = (variant: string, mode: Mode) => results.find((r) => r.variant === variant && r.mode === mode);
   const lines: string[] = [];
@@ -736,6 +757,12 @@ async function main(): Promise<void> {
   if (clustered && single) {
     lines.push(
       `- WEB_CONCURRENCY=2 / 1 req/s (same token, load generator on the same 2 cores) = **${(clustered.requestsPerSecond / single.requestsPerSecond).toFixed(2)}**`,
+    );
+  }
+  const traced = paired.get('same/traced');
+  if (traced) {
+    lines.push(
+      `- OpenTelemetry on (10 % of traces sampled, OTLP to a local receiver) / off, same token: req/s = **${middle(traced.rps).toFixed(2)}**, p99 = **${middle(traced.p99).toFixed(2)}**`,
     );
   }
   const express = find('baseline-express', 'same');
@@ -845,3 +872,14 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+/** An OTLP/HTTP receiver that answers every export with 200 and keeps nothing. */
+async function startOtlpSink(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
