@@ -29,16 +29,16 @@ export function createGraphClient(options: {
   readonly onResponse: (status: string) => void;
 }): GraphClient {
   const { baseUrl, timeoutMs, http, onResponse } = options;
+  const spanAttributes = {
+    'http.request.method': 'GET',
+    'server.address': new URL(baseUrl).hostname,
+    'url.path': '/v1.0/me',
+  };
   return {
     scopes: [`${baseUrl}/User.Read`],
     me(accessToken, select, logger) {
       if (!tracingEnabled()) return me(accessToken, select, logger);
-      const attributes = {
-        'http.request.method': 'GET',
-        'server.address': new URL(baseUrl).hostname,
-        'url.path': '/v1.0/me',
-      };
-      return inSpan('GET /v1.0/me', SpanKind.CLIENT, attributes, () => me(accessToken, select, logger));
+      return inSpan('GET /v1.0/me', SpanKind.CLIENT, spanAttributes, () => me(accessToken, select, logger));
     },
   };
 

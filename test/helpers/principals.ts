@@ -4,6 +4,17 @@ const TENANT = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
 /** 2030-01-01T00:00:00Z: far enough ahead for the subscription tests that count down to it. */
 export const EXPIRES_AT = 1893456000;
 
+/** What an ordinary token (no step-up, no agent, no groups) gives the claims Entra ID added after the first ones. */
+const PLAIN_TOKEN = {
+  authContexts: [],
+  clientCapabilities: [],
+  agent: null,
+  actedByAgent: false,
+  agentBlueprintId: null,
+  groups: [],
+  groupsOverage: false,
+} as const;
+
 /** Callers as the verifier would return them, for resolver and rule tests that skip the HTTP layer. */
 export const principals = {
   v2User: Object.freeze<Principal>({
@@ -20,13 +31,7 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
-    authContexts: [],
-    clientCapabilities: [],
-    agent: null,
-    actedByAgent: false,
-    agentBlueprintId: null,
-    groups: [],
-    groupsOverage: false,
+    ...PLAIN_TOKEN,
   }),
   v1User: Object.freeze<Principal>({
     kind: 'user',
@@ -42,13 +47,7 @@ export const principals = {
     tokenVersion: '1.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
-    authContexts: [],
-    clientCapabilities: [],
-    agent: null,
-    actedByAgent: false,
-    agentBlueprintId: null,
-    groups: [],
-    groupsOverage: false,
+    ...PLAIN_TOKEN,
   }),
   guest: Object.freeze<Principal>({
     kind: 'user',
@@ -64,13 +63,7 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: true,
     expiresAt: EXPIRES_AT,
-    authContexts: [],
-    clientCapabilities: [],
-    agent: null,
-    actedByAgent: false,
-    agentBlueprintId: null,
-    groups: [],
-    groupsOverage: false,
+    ...PLAIN_TOKEN,
   }),
   app: Object.freeze<Principal>({
     kind: 'app',
@@ -86,13 +79,7 @@ export const principals = {
     tokenVersion: '2.0',
     isGuest: false,
     expiresAt: EXPIRES_AT,
-    authContexts: [],
-    clientCapabilities: [],
-    agent: null,
-    actedByAgent: false,
-    agentBlueprintId: null,
-    groups: [],
-    groupsOverage: false,
+    ...PLAIN_TOKEN,
   }),
 };
 
