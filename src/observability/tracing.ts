@@ -81,7 +81,7 @@ function failureOf(error: unknown): string {
  * The GraphQL operation span of the semantic conventions: named `{type} {name}` (or `{type}`) once the operation is
  * known, with `graphql.operation.type` and `graphql.operation.name`.
  */
-export function nameOperation(span: Span, document: DocumentNode, operationName: string | null | undefined): void {
+function nameOperation(span: Span, document: DocumentNode, operationName: string | null | undefined): void {
   const operation = getOperationAST(document, operationName);
   if (!operation) return;
   const name = operation.name?.value;
@@ -90,7 +90,7 @@ export function nameOperation(span: Span, document: DocumentNode, operationName:
   if (name) span.setAttribute('graphql.operation.name', name);
 }
 
-export const OPERATION_SPAN = 'GraphQL Operation';
+const OPERATION_SPAN = 'GraphQL Operation';
 
 /** Runs a WebSocket operation in its operation span, named from its document. */
 export function inSocketOperationSpan<T>(

@@ -6,6 +6,7 @@ import {
   isAuthenticated,
   type Principal,
 } from '../../src/auth';
+import { PLAIN_TOKEN } from '../helpers/principals';
 
 const user: Principal = Object.freeze({
   kind: 'user',
@@ -21,13 +22,7 @@ const user: Principal = Object.freeze({
   tokenVersion: '2.0',
   isGuest: false,
   expiresAt: 1893456000,
-  authContexts: [],
-  clientCapabilities: [],
-  agent: null,
-  actedByAgent: false,
-  agentBlueprintId: null,
-  groups: [],
-  groupsOverage: false,
+  ...PLAIN_TOKEN,
 });
 const app: Principal = Object.freeze({
   ...user,

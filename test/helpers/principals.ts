@@ -5,7 +5,7 @@ const TENANT = '7b6a1c4e-0d3f-4c2a-9e51-3f8d2b7a6c10';
 export const EXPIRES_AT = 1893456000;
 
 /** What an ordinary token (no step-up, no agent, no groups) gives the claims Entra ID added after the first ones. */
-const PLAIN_TOKEN = {
+export const PLAIN_TOKEN = {
   authContexts: [],
   clientCapabilities: [],
   agent: null,
