@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
@@ -33,8 +33,16 @@ const { values: args } = parseArgs({
     sockets: { type: 'string', default: '2000' },
     /** Rounds of the on-behalf-of phase: hello with and without User.profile, on one server (0 skips it). */
     'obo-rounds': { type: 'string', default: '5' },
-    variants: { type: 'string', default: 'baseline,baseline-express,naive,ours,ours-2-workers,ours-traced' },
+    variants: {
+      type: 'string',
+      default: 'baseline,baseline-express,mercurius,naive,ours,ours-2-workers,ours-traced',
+    },
     modes: { type: 'string', default: 'same,fresh' },
+    /**
+     * Another build of the product (the `dist` folder of another checkout, say) to measure as the variant `compare`
+     * next to `ours`, with the same settings: what a change buys, in one run.
+     */
+    compare: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     /** Write a CPU profile of each server to reports/ (node --cpu-prof). */
     profile: { type: 'boolean', default: false },
@@ -131,7 +139,7 @@ async function startVariant(variant: Variant, nodeFlags: string[] = []): Promise
         `--cpu-prof-dir=${join(root, 'reports/profiles', `${variant.name}-${port}`)}`,
       ]
     : [];
-  const command = [process.execPath, ...nodeFlags, ...profiling, join(root, variant.script)];
+  const command = [process.execPath, ...nodeFlags, ...profiling, resolve(root, variant.script)];
   const [file, ...rest] = args.pin ? ['taskset', '-c', '1', ...command] : command;
   const child = spawn(file as string, rest, {
     env: { PATH: process.env['PATH'] ?? '', PORT: String(port), HOST: '127.0.0.1', ...variant.env },
@@ -664,6 +672,7 @@ async function main(): Promise<void> {
     { name: 'baseline', script: 'dist-bench/bench/baseline-server.js', env: {} },
     oursVariant,
     { name: 'naive', script: 'dist-bench/bench/naive-server.js', env: shared },
+    { name: 'mercurius', script: 'dist-bench/bench/mercurius-server.js', env: shared },
     { name: 'baseline-express', script: 'dist-bench/bench/baseline-express-server.js', env: {} },
     // WEB_CONCURRENCY=2 on this 2-core machine, measured in the same run (same-token mode).
     { name: 'ours-2-workers', script: oursVariant.script, env: { ...oursVariant.env, WEB_CONCURRENCY: '2' } },
@@ -679,7 +688,10 @@ async function main(): Promise<void> {
       },
     },
   ];
-  const variants = all.filter((variant) => args.variants.split(',').includes(variant.name));
+  if (args.compare) all.push({ ...oursVariant, name: 'compare', script: join(args.compare, 'main.js') });
+  const variants = all.filter(
+    (variant) => args.variants.split(',').includes(variant.name) || variant.name === 'compare',
+  );
   const same = TokenPool.of([await idp.mint({ expiresInSeconds: 4 * 3600 })]);
   console.log(`minting ${FRESH_TOKENS} distinct tokens...`);
   const fresh = await mintFresh(idp, FRESH_TOKENS);
@@ -710,7 +722,7 @@ async function main(): Promise<void> {
         p99: tracedRuns.map((run, i) => run.p99 / (oursRuns[i] as Result).p99),
       });
     }
-    for (const other of ['baseline', 'naive']) {
+    for (const other of ['baseline', 'naive', 'mercurius', 'compare']) {
       const otherRuns = runs.get(other) ?? [];
       if (oursRuns.length === 0 || otherRuns.length === 0) continue;
       paired.set(`${mode}/${other}`, {
@@ -744,13 +756,30 @@ async function main(): Promise<void> {
           `p99 ours/baseline = **${p99.toFixed(2)}** (rounds: ${rounds(pb.p99)})`,
       );
       targets.push([
-        `${mode}-token req/s >= ${mode === 'same' ? '0.80' : '0.50'} of baseline`,
-        ratio >= (mode === 'same' ? 0.8 : 0.5),
+        `${mode}-token req/s >= ${mode === 'same' ? '0.90' : '0.50'} of baseline`,
+        ratio >= (mode === 'same' ? 0.9 : 0.5),
       ]);
       targets.push([`${mode}-token p99 <= 1.5x baseline`, p99 <= 1.5]);
     }
     const pn = paired.get(`${mode}/naive`);
     if (o && n && pn) lines.push(`- ${mode} token: ours/naive req/s = **${middle(pn.rps).toFixed(2)}**`);
+    const pc = paired.get(`${mode}/compare`);
+    if (o && pc) {
+      lines.push(
+        `- ${mode} token: ours/compare (${args.compare}) req/s = **${middle(pc.rps).toFixed(2)}**, ` +
+          `p99 = **${middle(pc.p99).toFixed(2)}**`,
+      );
+    }
+    const pm = paired.get(`${mode}/mercurius`);
+    if (o && pm) {
+      const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(', ');
+      lines.push(
+        `- ${mode} token: ours/mercurius req/s = **${middle(pm.rps).toFixed(2)}** (rounds: ${rounds(pm.rps)}), ` +
+          `p99 ours/mercurius = **${middle(pm.p99).toFixed(2)}** (rounds: ${rounds(pm.p99)})`,
+      );
+      targets.push([`${mode}-token req/s >= 1.00 of mercurius`, middle(pm.rps) >= 1]);
+      targets.push([`${mode}-token p99 <= mercurius's`, middle(pm.p99) <= 1]);
+    }
   }
   const clustered = find('ours-2-workers', 'same');
   const single = find('ours', 'same');
