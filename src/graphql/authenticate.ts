@@ -30,6 +30,9 @@ export interface Authenticator {
   consumeCaller(principal: Principal, facts: RequestFacts): Promise<void>;
 }
 
+// The spelling of the scheme every client library sends; other spellings are parsed in full.
+const BEARER = 'Bearer ';
+
 /**
  * Refusals that do not spend an address's failure budget: a client retrying with its own expired token, a clock
  * off by more than the skew, or a scheme other than Bearer is not guessing tokens, and each of them is refused
@@ -76,16 +79,44 @@ export function createAuthenticator(
     });
   }
 
-  async function authenticateNow(
+  /**
+   * A token the cache remembers, sent as clients send it (`Bearer <token>`), is the caller at once: its header was
+   * parsed when the token was first verified, and with the budgets counted in memory nothing is awaited between
+   * the header and the answer. Any other header takes the whole way.
+   */
+  function authenticateNow(
     authorization: string | string[] | undefined,
     facts: RequestFacts,
+  ): Promise<Principal | null> {
+    const candidate =
+      typeof authorization === 'string' && authorization.startsWith(BEARER) ? authorization.slice(BEARER.length) : '';
+    const principal = candidate === '' ? undefined : verifier.cached(candidate);
+    if (principal === undefined) return authenticateFully(authorization, facts, candidate);
+    if (tracing) setActiveSpanAttribute('entra.token.cache', 'hit');
+    try {
+      const spending = limits.consumeCaller(callerKey(principal));
+      if (spending === undefined) return Promise.resolve(principal);
+      return spending.then(
+        () => principal,
+        (error: unknown) => refused(error, facts, budgetKeyOf(facts.clientAddress), undefined),
+      );
+    } catch (error) {
+      return refused(error, facts, budgetKeyOf(facts.clientAddress), undefined);
+    }
+  }
+
+  /** `missed`: a token the cache was just asked about and did not know. */
+  async function authenticateFully(
+    authorization: string | string[] | undefined,
+    facts: RequestFacts,
+    missed: string,
   ): Promise<Principal | null> {
     const budgetKey = budgetKeyOf(facts.clientAddress);
     let release: (() => void) | undefined;
     try {
       const token = extractBearerToken(authorization);
       if (token === undefined) return null;
-      let principal = verifier.cached(token);
+      let principal = token === missed ? undefined : verifier.cached(token);
       if (tracing) setActiveSpanAttribute('entra.token.cache', principal === undefined ? 'miss' : 'hit');
       if (principal === undefined) {
         release = await limits.admitVerification(budgetKey);
@@ -96,24 +127,34 @@ export function createAuthenticator(
       await limits.consumeCaller(callerKey(principal));
       return principal;
     } catch (error) {
-      // A refused admission holds no slot, and the caller's budget is spent after the slot is given back.
-      if (error instanceof RateLimitedError) {
-        audit.rateLimited(error, facts);
-        throw error;
-      }
-      const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
-      try {
-        if (guessing) await limits.recordAuthFailure(budgetKey);
-      } finally {
-        release?.();
-      }
-      if (!(error instanceof AuthError)) {
-        logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
-        throw new AuthenticationInternalError();
-      }
-      audit.authFailed(error, facts);
+      return refused(error, facts, budgetKey, release);
+    }
+  }
+
+  /** Audits or logs why authenticating failed, and throws what errors.ts maps to an answer. */
+  async function refused(
+    error: unknown,
+    facts: RequestFacts,
+    budgetKey: string,
+    release: (() => void) | undefined,
+  ): Promise<never> {
+    // A refused admission holds no slot, and the caller's budget is spent after the slot is given back.
+    if (error instanceof RateLimitedError) {
+      audit.rateLimited(error, facts);
       throw error;
     }
+    const guessing = error instanceof AuthError && error.status !== 503 && !NOT_GUESSING.has(error.reason);
+    try {
+      if (guessing) await limits.recordAuthFailure(budgetKey);
+    } finally {
+      release?.();
+    }
+    if (!(error instanceof AuthError)) {
+      logger.error({ event: 'internal_error', ...facts, err: error }, 'Unexpected error while authenticating');
+      throw new AuthenticationInternalError();
+    }
+    audit.authFailed(error, facts);
+    throw error;
   }
 
   return { authenticate, consumeCaller };

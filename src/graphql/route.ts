@@ -19,17 +19,21 @@ export const graphqlRoute: FastifyPluginAsync<{
   downstream: DownstreamClients;
   config: Config;
 }> = async (app, { apollo, authenticator, downstream, config }) => {
-  async function context(request: FastifyRequest): Promise<Context> {
-    const facts = { requestId: request.id, clientAddress: request.clientAddress };
-    try {
-      const authorization = authorizationHeaders(request.raw.rawHeaders);
-      const principal = await authenticator.authenticate(authorization, facts);
-      return principal === null
-        ? { ...facts, principal }
-        : { ...facts, principal, downstream: downstream.forCaller(principal, authorization, facts.requestId) };
-    } catch (error) {
-      throw authenticationFailure(error, facts.requestId, config.auth.keyRefetchCooldownSeconds);
-    }
+  function context(request: FastifyRequest): Promise<Context> {
+    const { id: requestId, clientAddress } = request;
+    const authorization = authorizationHeaders(request.raw.rawHeaders);
+    // One shape for every context, built without spreading: the resolvers that read it see one hidden class.
+    return authenticator.authenticate(authorization, { requestId, clientAddress }).then(
+      (principal): Context => ({
+        requestId,
+        clientAddress,
+        principal,
+        downstream: principal === null ? undefined : downstream.forCaller(principal, authorization, requestId),
+      }),
+      (error: unknown) => {
+        throw authenticationFailure(error, requestId, config.auth.keyRefetchCooldownSeconds);
+      },
+    );
   }
   // Typed for its own route generics; the route here declares none.
   const handler = fastifyApolloHandler(apollo, { context }) as unknown as RouteHandlerMethod;

@@ -27,8 +27,11 @@ export interface RateLimits {
   admitVerification(addressKey: string): Promise<() => void>;
   /** Counts a failed authentication against the address's budget. */
   recordAuthFailure(addressKey: string): Promise<void>;
-  /** Spends one request of a verified caller's budget, or throws. */
-  consumeCaller(callerKey: string): Promise<void>;
+  /**
+   * Spends one request of a verified caller's budget, or throws RateLimitedError. Counters in memory decide at once
+   * (undefined, or the error thrown); Redis's answer is a promise (rejected with the error).
+   */
+  consumeCaller(callerKey: string): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -78,9 +81,16 @@ export function createRateLimits(settings: Config['rateLimits'], logger: Logger)
     async recordAuthFailure(addressKey) {
       await failures.add(addressKey, 1);
     },
-    async consumeCaller(callerKey) {
-      const count = await callers.add(callerKey, 1);
-      if (count.consumed > settings.callerRequests) throw new RateLimitedError('caller_requests', retryAfter(count));
+    consumeCaller(callerKey) {
+      const count = callers.add(callerKey, 1);
+      const spend = (counted: Count) => {
+        if (counted.consumed > settings.callerRequests) {
+          throw new RateLimitedError('caller_requests', retryAfter(counted));
+        }
+      };
+      if (count instanceof Promise) return count.then(spend);
+      spend(count);
+      return undefined;
     },
     async close() {
       if (!redis) return;
