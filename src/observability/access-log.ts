@@ -29,11 +29,18 @@ export interface AccessLog {
  */
 export function createAccessLog(logger: Logger, requestDuration: Histogram<'status'>): AccessLog {
   let queued: AccessRecord[] = [];
+  // One bound child per status code (a handful): prom-client otherwise hashes the label object per sample.
+  const byStatus = new Map<number, { observe(seconds: number): void }>();
+  const samplesOf = (status: number) => {
+    let child = byStatus.get(status);
+    if (child === undefined) byStatus.set(status, (child = requestDuration.labels({ status })));
+    return child;
+  };
 
   function flush(): void {
     const entries = queued;
     queued = [];
-    for (const entry of entries) requestDuration.observe({ status: entry.status }, entry.durationMs / 1000);
+    for (const entry of entries) samplesOf(entry.status).observe(entry.durationMs / 1000);
     for (const entry of entries) logger.info(entry, 'request completed');
   }
 
