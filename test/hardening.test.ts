@@ -217,6 +217,17 @@ describe('CORS headers', () => {
       'access-control-expose-headers': 'www-authenticate, retry-after, x-request-id',
       'access-control-max-age': '600',
     });
+    expect(preflight.headers.get('content-length')).toBe('0');
+    expect(preflight.headers.get('vary')).toBe('Origin');
+  });
+
+  it('refuse an OPTIONS from an allowed origin that names no method: it is no preflight', async () => {
+    const origin = 'http://localhost:3000';
+    const reply = await fetch(`${api.url}/graphql`, { method: 'OPTIONS', headers: { origin } });
+    expect(reply.status).toBe(400);
+    expect(reply.headers.get('content-type')).toBe('text/plain');
+    expect(await reply.text()).toBe('Invalid Preflight Request');
+    expect(reply.headers.get('access-control-allow-methods')).toBeNull();
   });
 });
 

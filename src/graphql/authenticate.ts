@@ -32,6 +32,19 @@ export interface Authenticator {
 
 // The spelling of the scheme every client library sends; other spellings are parsed in full.
 const BEARER = 'Bearer ';
+// What a b64token (RFC 6750) may begin and end with: a token without spaces around it parses to itself.
+const TOKEN_EDGE = /[A-Za-z0-9\-._~+/=]/;
+
+/**
+ * The token of `Bearer <token>` when nothing surrounds it, which the full parse would return unchanged (or refuse,
+ * and a refused token is never in the cache); '' for any other header. So a cache lookup of it is the lookup the
+ * full parse would make, and a miss need not be looked up again.
+ */
+function asSent(authorization: string): string {
+  if (!authorization.startsWith(BEARER) || authorization.length === BEARER.length) return '';
+  const token = authorization.slice(BEARER.length);
+  return TOKEN_EDGE.test(token[0] as string) && TOKEN_EDGE.test(token[token.length - 1] as string) ? token : '';
+}
 
 /**
  * Refusals that do not spend an address's failure budget: a client retrying with its own expired token, a clock
@@ -88,8 +101,7 @@ export function createAuthenticator(
     authorization: string | string[] | undefined,
     facts: RequestFacts,
   ): Promise<Principal | null> {
-    const candidate =
-      typeof authorization === 'string' && authorization.startsWith(BEARER) ? authorization.slice(BEARER.length) : '';
+    const candidate = typeof authorization === 'string' ? asSent(authorization) : '';
     const principal = candidate === '' ? undefined : verifier.cached(candidate);
     if (principal === undefined) return authenticateFully(authorization, facts, candidate);
     if (tracing) setActiveSpanAttribute('entra.token.cache', 'hit');
