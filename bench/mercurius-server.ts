@@ -4,14 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import mercurius from 'mercurius';
+import { userOf, verifiedClaims } from './jose-peer';
 
 const typeDefs = readFileSync(join(__dirname, '../../schema.graphql'), 'utf8');
-const authority = process.env['AZURE_AUTHORITY_HOST'] as string;
-const tenant = process.env['AZURE_TENANT_ID'] as string;
-const clientId = process.env['AZURE_CLIENT_ID'] as string;
-const keys = createRemoteJWKSet(new URL(`${authority}/${tenant}/discovery/v2.0/keys`));
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,13 +25,7 @@ async function main(): Promise<void> {
   const app = Fastify();
   app.addHook('preHandler', async (request, reply) => {
     try {
-      const token = (request.headers.authorization ?? '').replace(/^Bearer /i, '');
-      const { payload } = await jwtVerify(token, keys, {
-        issuer: `${authority}/${tenant}/v2.0`,
-        audience: clientId,
-        algorithms: ['RS256'],
-      });
-      request.claims = payload;
+      request.claims = await verifiedClaims(request.headers.authorization);
     } catch {
       return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ errors: [] });
     }
@@ -46,18 +37,7 @@ async function main(): Promise<void> {
     context: (request) => ({ claims: request.claims as JWTPayload }),
     resolvers: {
       Query: {
-        hello: (_parent, _args, { claims }) => ({
-          username: claims['preferred_username'],
-          employeeId: claims['employeeid'] ?? null,
-          scopes: String(claims['scp'] ?? '').split(' '),
-          roles: claims['roles'] ?? [],
-          name: claims['name'] ?? null,
-          tenantId: claims['tid'],
-          objectId: claims['oid'],
-          kind: 'USER',
-          isGuest: false,
-          message: 'Hello World! You are authenticated.',
-        }),
+        hello: (_parent, _args, { claims }) => userOf(claims),
       },
     },
   });
