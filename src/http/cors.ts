@@ -27,7 +27,7 @@ const PREFLIGHT_MAX_AGE_SECONDS = '600';
  * standard's always do) is answered 204 here, with the methods, request headers and lifetime allowed.
  *
  * Written here rather than with @fastify/cors, which answered the same but copied its options for every request,
- * the great majority of which carry no Origin at all: 3 µs per request (bench/PROFILE.md, seventh pass).
+ * the great majority of which carry no Origin at all: 3 µs per request (bench/PROFILE.md, eighth pass).
  */
 export const cors = fp<{ isAllowedOrigin: (origin: string) => boolean }>(
   async (app, { isAllowedOrigin }) => {
