@@ -748,6 +748,7 @@ async function main(): Promise<void> {
   const find = (variant: string, mode: Mode) => results.find((r) => r.variant === variant && r.mode === mode);
   const lines: string[] = [];
   const targets: [string, boolean][] = [];
+  const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(', ');
   for (const mode of ['same', 'fresh'] as const) {
     const o = find('ours', mode);
     const b = find('baseline', mode);
@@ -756,7 +757,6 @@ async function main(): Promise<void> {
     if (o && b && pb) {
       const ratio = middle(pb.rps);
       const p99 = middle(pb.p99);
-      const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(', ');
       lines.push(
         `- ${mode} token: ours/baseline req/s = **${ratio.toFixed(2)}** (rounds: ${rounds(pb.rps)}), ` +
           `p99 ours/baseline = **${p99.toFixed(2)}** (rounds: ${rounds(pb.p99)})`,
@@ -778,7 +778,6 @@ async function main(): Promise<void> {
     }
     const pm = paired.get(`${mode}/mercurius`);
     if (o && pm) {
-      const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(', ');
       lines.push(
         `- ${mode} token: ours/mercurius req/s = **${middle(pm.rps).toFixed(2)}** (rounds: ${rounds(pm.rps)}), ` +
           `p99 ours/mercurius = **${middle(pm.p99).toFixed(2)}** (rounds: ${rounds(pm.p99)})`,
