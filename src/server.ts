@@ -8,6 +8,7 @@ import type { Config } from './config';
 import { createDownstream, type DownstreamClients } from './downstream';
 import { startApollo } from './graphql/apollo';
 import { createAuthenticator } from './graphql/authenticate';
+import { createFastPath } from './graphql/fast-path';
 import { graphqlRoute } from './graphql/route';
 import { serveAltair } from './http/altair';
 import { createHttpApp, listen } from './http/app';
@@ -24,6 +25,7 @@ import { createAudit } from './observability/audit';
 import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { metricsRoute } from './observability/metrics-route';
+import { tracingEnabled } from './observability/tracing';
 import { buildSchema } from './schema/build-schema';
 import { attachWebSockets } from './websocket/transport';
 
@@ -67,7 +69,16 @@ export async function createServer(options: ServerOptions): Promise<AppServer> {
   const operations = operationLimits(config.limits, config.env === 'production');
   const authorizationUri = claimsChallengeAuthorizationUri(config.auth);
   const { schema, authorization } = buildSchema({ bare: options.bare, policies: options.policies, authorizationUri });
-  const apollo = await startApollo({ config, schema, authorization, operations, audit, sandboxToken });
+  const fastPath = tracingEnabled()
+    ? undefined
+    : createFastPath({
+        schema,
+        authorization,
+        rejectUnauthorized: config.authzMode === 'reject',
+        onErrors: (errors, context) => audit.executionErrors(errors, context),
+      });
+  if (fastPath) metrics.observeFastPath(fastPath.counts);
+  const apollo = await startApollo({ config, schema, authorization, operations, audit, sandboxToken, fastPath });
 
   const app = createHttpApp(config, metrics);
   const shutdown = gracefulShutdown(app, config.shutdown);
@@ -79,7 +90,7 @@ export async function createServer(options: ServerOptions): Promise<AppServer> {
   await app.register(healthRoutes, { keysLoaded: () => verifier.ready(), draining });
   await app.register(metricsRoute, { metrics, groupMetrics: options.groupMetrics });
   await app.register(protectedResourceRoutes, { config, authorization });
-  await app.register(graphqlRoute, { apollo, authenticator, downstream, config });
+  await app.register(graphqlRoute, { apollo, authenticator, downstream, config, fastPath });
   const graphql = { config, schema, authorization, authenticator, downstream, audit, metrics, logger, operations };
   const sockets = attachWebSockets({ ...graphql, server: app.server, isAllowedOrigin, draining });
   shutdown.onDrained((graceMs) => sockets.closeAll(graceMs));

@@ -14,6 +14,7 @@ import type { Audit } from '../observability/audit';
 import { operationSpanPlugin, tracingEnabled } from '../observability/tracing';
 import type { Context } from '../schema/context';
 import { errorResponsePlugin, formatError } from './errors';
+import type { FastPath } from './fast-path';
 
 /** Apollo Server with the API's bounds, error mapping, audit and (outside production) Apollo Sandbox; started. */
 export async function startApollo({
@@ -23,6 +24,7 @@ export async function startApollo({
   operations,
   audit,
   sandboxToken,
+  fastPath,
 }: {
   config: Config;
   schema: GraphQLSchema;
@@ -30,6 +32,7 @@ export async function startApollo({
   operations: OperationLimits;
   audit: Audit;
   sandboxToken: string | undefined;
+  fastPath: FastPath | undefined;
 }): Promise<ApolloServer<Context>> {
   const production = config.env === 'production';
   const apollo = new ApolloServer<Context>({
@@ -58,6 +61,7 @@ export async function startApollo({
       // its answers are per caller: every response says `no-store` (src/http/request-hooks.ts).
       ApolloServerPluginCacheControlDisabled(),
       ...(tracingEnabled() ? [operationSpanPlugin] : []),
+      ...(fastPath ? [fastPath.plugin] : []),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({

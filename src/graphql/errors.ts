@@ -413,11 +413,60 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
   return formatted;
 }
 
+/** What an answer's errors make of its HTTP head: a status, and the challenge that goes with it. */
+export interface SettledAnswer {
+  /** The errors, masked internal ones stamped with the request id. */
+  readonly errors: readonly GraphQLFormattedError[];
+  /** Absent: the answer stays 200 with no challenge. */
+  readonly head?: { readonly status: 401 | 403; readonly wwwAuthenticate: string };
+}
+
 /**
- * Sets 401 or 403 when an operation produced no data only because the caller was not authenticated or not
- * permitted, or because Entra ID found the caller's token expired on the way to Graph (partial data stays 200), and stamps masked internal errors with the request id. `onErrors` sees the
- * unformatted errors of every operation that had any (for the security log): one plugin rather than two, since
- * Apollo calls every request listener at every stage of every request.
+ * 401 or 403 when an operation produced no data only because the caller was not authenticated or not permitted, or
+ * because Entra ID found the caller's token expired on the way to Graph (partial data stays 200); a claims challenge
+ * that is the whole answer is a 401 carrying the claims. Masked internal errors get the request id.
+ */
+export function settleAnswer(
+  data: unknown,
+  errors: readonly GraphQLFormattedError[],
+  requestId: string | undefined,
+): SettledAnswer {
+  const stamped =
+    requestId === undefined
+      ? errors
+      : errors.map((error) =>
+          error.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR
+            ? { ...error, extensions: { ...error.extensions, requestId } }
+            : error,
+        );
+  const challenge = stamped.find((error) => error.extensions?.['code'] === ErrorCode.INSUFFICIENT_CLAIMS);
+  if (challenge?.extensions && !carriesData(data)) {
+    return { errors: stamped, head: { status: 401, wwwAuthenticate: claimsChallenge(challenge.extensions) } };
+  }
+  // An answer whose data holds nothing (`{ hello: { profile: null } }` counts as nothing) failed as a whole.
+  if (carriesData(data) || stamped.length === 0) return { errors: stamped };
+  const codes = new Set(stamped.map((error) => error.extensions?.['code']));
+  if (codes.size !== 1) return { errors: stamped };
+  if (codes.has(ErrorCode.UNAUTHENTICATED)) {
+    return { errors: stamped, head: { status: 401, wwwAuthenticate: wwwAuthenticate() } };
+  }
+  if (!codes.has(ErrorCode.FORBIDDEN)) return { errors: stamped };
+  const scopes = new Set(
+    stamped.flatMap((error) =>
+      String(error.extensions?.['scope'] ?? '')
+        .split(' ')
+        .filter(Boolean),
+    ),
+  );
+  const attributes: Record<string, string> = { error: 'insufficient_scope' };
+  if (scopes.size > 0) attributes['scope'] = [...scopes].join(' ');
+  return { errors: stamped, head: { status: 403, wwwAuthenticate: wwwAuthenticate(attributes) } };
+}
+
+/**
+ * Settles Apollo Server's answers (settleAnswer). `onErrors` sees the unformatted errors of every operation that had
+ * any (for the security log): one plugin rather than two, since Apollo calls every request listener at every stage
+ * of every request.
  */
 export function errorResponsePlugin<TContext extends { requestId?: string }>(
   onErrors?: (errors: readonly GraphQLError[], context: TContext) => void,
@@ -433,39 +482,11 @@ export function errorResponsePlugin<TContext extends { requestId?: string }>(
       if (response.body.kind !== 'single') return;
       const { data, errors } = response.body.singleResult;
       if (!errors) return;
-      if (contextValue.requestId !== undefined) {
-        response.body.singleResult.errors = errors.map((error) =>
-          error.extensions?.['code'] === ErrorCode.INTERNAL_SERVER_ERROR
-            ? { ...error, extensions: { ...error.extensions, requestId: contextValue.requestId } }
-            : error,
-        );
-      }
-      const challenge = errors.find((error) => error.extensions?.['code'] === ErrorCode.INSUFFICIENT_CLAIMS);
-      if (challenge?.extensions && !carriesData(data)) {
-        response.http.status = 401;
-        response.http.headers.set('www-authenticate', claimsChallenge(challenge.extensions));
-        return;
-      }
-      // An answer whose data holds nothing (`{ hello: { profile: null } }` counts as nothing) failed as a whole.
-      if (carriesData(data) || errors.length === 0) return;
-      const codes = new Set(errors.map((error) => error.extensions?.['code']));
-      if (codes.size !== 1) return;
-      if (codes.has(ErrorCode.UNAUTHENTICATED)) {
-        response.http.status = 401;
-        response.http.headers.set('www-authenticate', wwwAuthenticate());
-      } else if (codes.has(ErrorCode.FORBIDDEN)) {
-        const scopes = new Set(
-          errors.flatMap((error) =>
-            String(error.extensions?.['scope'] ?? '')
-              .split(' ')
-              .filter(Boolean),
-          ),
-        );
-        const attributes: Record<string, string> = { error: 'insufficient_scope' };
-        if (scopes.size > 0) attributes['scope'] = [...scopes].join(' ');
-        response.http.headers.set('www-authenticate', wwwAuthenticate(attributes));
-        response.http.status = 403;
-      }
+      const { errors: settled, head } = settleAnswer(data, errors, contextValue.requestId);
+      response.body.singleResult.errors = settled;
+      if (!head) return;
+      response.http.status = head.status;
+      response.http.headers.set('www-authenticate', head.wwwAuthenticate);
     },
   };
   return { requestDidStart: async () => listener };

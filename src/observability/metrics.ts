@@ -21,6 +21,8 @@ export interface Metrics {
   readonly graphRequests: Counter<'status'>;
   /** Reports the signing keys' age and the token cache's counts at every scrape. */
   observeVerifier(verifier: { keyAgeSeconds(): number | null; cacheStats(): TokenCacheStats }): void;
+  /** Reports how many GraphQL requests over HTTP the fast path answered, and how many Apollo Server did. */
+  observeFastPath(counts: { readonly answered: number; readonly handedOver: number }): void;
 }
 
 /** One registry per server, so that several servers in one process (tests) keep separate counts. */
@@ -68,6 +70,19 @@ export function createMetrics(): Metrics {
         registers,
         collect() {
           this.set(verifier.cacheStats().size);
+        },
+      });
+    },
+    observeFastPath(counts) {
+      new Counter({
+        name: 'graphql_http_requests_total',
+        help: 'GraphQL requests over HTTP, by who answered them: the fast path, or Apollo Server',
+        labelNames: ['path'],
+        registers,
+        collect() {
+          this.reset();
+          this.inc({ path: 'fast' }, counts.answered);
+          this.inc({ path: 'apollo' }, counts.handedOver);
         },
       });
     },
