@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { GraphQLError } from 'graphql';
-import { Arg, Query, Resolver } from 'type-graphql';
+import { Arg, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { Public, RequiresAuthContext, RequiresScopes } from '../src/authorization/directives';
 import { startIdentityProvider, type IdentityProvider } from '../src/dev/identity-provider';
 import { buildBareSchema } from '../src/schema/build-schema';
@@ -13,8 +13,16 @@ import { createTestServer, type TestServer } from './helpers/server';
  * answered each.
  */
 
+let touches = 0;
+
 @Resolver()
 class Probe {
+  @Mutation((_returns) => Int)
+  @Public()
+  touch(): number {
+    return (touches += 1);
+  }
+
   @Query((_returns) => String)
   @Public()
   open(): string {
@@ -230,6 +238,18 @@ describe('the fast path answers as Apollo Server does', () => {
     expect(reply.fast.headers['www-authenticate']).toMatch(/error="insufficient_claims", claims="/);
   });
 
+  it('a mutation, run once per request', async () => {
+    const before = touches;
+    const reply = await twice(probe, { query: fresh('mutation { touch }') });
+    expect(reply.answeredBy).toEqual(['apollo', 'fast']);
+    expect(touches - before).toBe(2);
+    expect([reply.apollo.body, reply.fast.body]).toEqual([
+      `{"data":{"touch":${before + 1}}}\n`,
+      `{"data":{"touch":${before + 2}}}\n`,
+    ]);
+    expect(reply.fast.headers).toEqual(reply.apollo.headers);
+  });
+
   it('variables, coerced, and sent back', async () => {
     const query = fresh('query Echo($text: String!) { echo(text: $text) }');
     const reply = await twice(probe, { query, variables: { text: 'naïve "quoted" \u2028' } });
@@ -250,7 +270,7 @@ describe('the fast path hands to Apollo Server what it does not take, before any
     expect(JSON.parse(reply.fast.body)).toMatchObject({ errors: [{ extensions: { code: 'BAD_USER_INPUT' } }] });
   });
 
-  it('an operation it cannot resolve, a subscription, extensions, another field, another media type', async () => {
+  it('an operation it cannot resolve, a subscription, a mutation without a root, extensions, another field, another media type', async () => {
     const headers = await bearer();
     const known = fresh('query A { hello { username } } query B { hello { kind } }');
     expect((await twice(product, { query: known, operationName: 'A' }, headers)).answeredBy).toEqual([
@@ -265,6 +285,7 @@ describe('the fast path hands to Apollo Server what it does not take, before any
       [{ query: known, operationName: 'A' }, { accept: 'application/graphql-response+json' }, 200],
       [{ query: known, operationName: 'A' }, { 'content-type': 'application/json; charset=UTF-8' }, 200],
       [{ query: fresh('subscription { greetings { message } }') }, {}, 400],
+      [{ query: fresh('mutation { hello { username } }') }, {}, 400],
     ];
     for (const [body, extra, status] of cases) {
       const reply = await twice(product, body, { ...headers, ...extra });

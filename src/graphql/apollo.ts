@@ -50,6 +50,7 @@ export async function startApollo({
     csrfPrevention: { requestHeaders: ['apollo-require-preflight', 'x-apollo-operation-name', 'authorization'] },
     parseOptions: operations.parseOptions,
     validationRules: [...operations.validationRules],
+    // Their per-request hooks do not run for the requests the fast path answers: see src/graphql/fast-path.ts.
     plugins: [
       ...operations.plugins,
       errorResponsePlugin<Context>((errors, context) => audit.executionErrors(errors, context)),

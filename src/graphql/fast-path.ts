@@ -17,11 +17,16 @@ import type { Context } from '../schema/context';
 import { ErrorCode, formatError, settleAnswer } from './errors';
 
 /**
- * The usual request, answered without Apollo Server's request pipeline: a JSON POST of a query whose document Apollo
- * Server has already parsed and validated. Apollo's pipeline costs more than the rest of such a request (a SHA-256
- * of the query text, content negotiation, header maps, a round of plugin hooks at each of ten stages); this path runs
- * what those stages amount to for this API and gives the same answer, byte for byte (test/fast-path.test.ts compares
- * the two). Anything else, and anything that turns out not to execute, is Apollo Server's to answer.
+ * The usual request, answered without Apollo Server's request pipeline: a JSON POST of a query or mutation whose
+ * document Apollo Server has already parsed and validated. Apollo's pipeline cost more than the rest of such a request
+ * (a SHA-256 of the query text, content negotiation, header maps, a round of plugin hooks at each of ten stages,
+ * bench/PROFILE.md, ninth pass); this path does what those stages amount to for this API and gives the same answer,
+ * byte for byte (test/fast-path.test.ts compares the two). Anything else, and anything that turns out not to execute,
+ * is Apollo Server's to answer.
+ *
+ * Apollo plugins' per-request hooks do not run for what this path answers. It does what this API's plugins do (the
+ * errors plugin's audit and settling, reject mode's refusals) itself; a plugin added to apollo.ts with such hooks needs
+ * its counterpart here.
  */
 export interface FastPath {
   /** Teaches the path the documents Apollo Server validated: the path never parses or validates anything itself. */
@@ -134,8 +139,10 @@ export function createFastPath({
     const document = documents.get(query);
     if (document === undefined) return undefined;
     const definition = getOperationAST(document, operationName as string | null | undefined);
-    // Mutations (none in this schema) and subscriptions are refused by Apollo's plugins.
-    if (!definition || definition.operation !== 'query') return undefined;
+    // A subscription, or an operation type the schema has no root for, is refused by Apollo Server's plugins.
+    if (!definition || definition.operation === 'subscription' || !schema.getRootType(definition.operation)) {
+      return undefined;
+    }
     return {
       head,
       document,
