@@ -65,27 +65,14 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     timer.unref();
   }
 
-  // The hash of the last token looked up, so that `verifyFresh` after a `cached` miss does not hash it again.
-  let lastToken: string | undefined;
-  let lastKey: string | undefined;
-
-  function cacheKeyOf(token: string): string {
-    if (token !== lastToken) {
-      lastToken = token;
-      lastKey = VerifiedTokenCache.keyOf(token);
-    }
-    return lastKey as string;
-  }
-
   function cached(token: string): Principal | undefined {
     if (!cache || token.length > MAX_AUTHORIZATION_LENGTH) return undefined;
-    return cache.get(cacheKeyOf(token), config.now(), stillPublished);
+    return cache.lookup(token, config.now(), stillPublished);
   }
 
   async function verifyFresh(token: string): Promise<Principal> {
     // Everything before the signature check reads unverified data: it may only refuse a token or pick its key.
     if (token.length > MAX_AUTHORIZATION_LENGTH) throw authError('token_too_large');
-    const cacheKey = cache && cacheKeyOf(token);
     const jws = parseCompactJws(token);
     const { header, payload: claims } = jws;
     const kid = keyIdOf(header);
@@ -121,7 +108,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       config.employeeIdClaim,
       config.tenantType === 'external',
     );
-    if (cacheKey) cache.set(cacheKey, principal, version, kid, claims.exp as number, now);
+    cache?.remember(token, principal, version, kid, claims.exp as number, now);
     if (principal.employeeId === null && principal.kind === 'user' && !employeeIdHintLogged) {
       employeeIdHintLogged = true;
       config.logger.info(

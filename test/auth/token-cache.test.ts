@@ -79,6 +79,19 @@ describe('verified-token cache', () => {
     f.verifier.stop();
   });
 
+  it("answers a forged token that borrows a cached token's signature, and so its tail, as any forgery", async () => {
+    const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
+    const token = await f.mint();
+    await f.verifier.verify(token);
+    const remembered = await f.verifier.verify(token);
+    const [header, payload] = (await f.mint({ claims: { oid: '00000000-0000-0000-0000-00000000beef' } })).split('.');
+    const forged = `${header}.${payload}.${token.split('.')[2]}`;
+    await expectRefusal(f.verifier.verify(forged), 'bad_signature');
+    await expectRefusal(f.verifier.verify(forged), 'bad_signature');
+    expect(await f.verifier.verify(token)).toBe(remembered);
+    expect(f.verifier.cacheStats()).toEqual({ hits: 1, misses: 4, size: 1 });
+  });
+
   it('never remembers a failure', async () => {
     const f = await authFixture({ acceptedVersions: ['2.0'] }, idp);
     const token = await f.mint({ audience: 'api://another-api' });
