@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, GraphQLRequestListener } from '@apollo/server';
 import type { FastifyRequest } from 'fastify';
 import {
   execute,
@@ -60,17 +60,16 @@ const JSON_UTF8 = 'application/json; charset=utf-8';
  * The Accept values clients send most, with the media type Apollo Server's negotiation picks for each (the test
  * checks every one against it); any other value goes to Apollo Server.
  */
-const MEDIA_TYPES = new Map<string | undefined, ReadonlyMap<string, string>>(
-  [
-    [undefined, JSON_UTF8],
-    ['*/*', JSON_UTF8],
-    ['application/json', JSON_UTF8],
-    // Apollo Client 4, graphql-request and urql ask for the GraphQL-over-HTTP type first.
-    ['application/graphql-response+json, application/json', 'application/graphql-response+json; charset=utf-8'],
-    ['application/graphql-response+json,application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
-    ['application/graphql-response+json, application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
-  ].map(([accept, type]) => [accept, new Map([['content-type', type!]])]),
-);
+const ACCEPTED: readonly (readonly [string | undefined, string])[] = [
+  [undefined, JSON_UTF8],
+  ['*/*', JSON_UTF8],
+  ['application/json', JSON_UTF8],
+  // Apollo Client 4, graphql-request and urql ask for the GraphQL-over-HTTP type first.
+  ['application/graphql-response+json, application/json', 'application/graphql-response+json; charset=utf-8'],
+  ['application/graphql-response+json,application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
+  ['application/graphql-response+json, application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
+];
+const MEDIA_TYPES = new Map(ACCEPTED.map(([accept, type]) => [accept, new Map([['content-type', type]])]));
 /**
  * Documents remembered, the text they may hold in all, and the largest one taken. The parsed documents are Apollo
  * Server's own (its document cache holds the same objects), so what this costs is the text.
@@ -99,17 +98,13 @@ export function createFastPath({
     sizeCalculation: (_document, query) => query.length || 1,
   });
 
-  const plugin: ApolloServerPlugin<Context> = {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ request, document }) {
-          if (typeof request.query === 'string' && !documents.has(request.query)) {
-            documents.set(request.query, document);
-          }
-        },
-      };
+  // One listener for every request, as it keeps no per-request state.
+  const listener: GraphQLRequestListener<Context> = {
+    async didResolveOperation({ request, document }) {
+      if (typeof request.query === 'string' && !documents.has(request.query)) documents.set(request.query, document);
     },
   };
+  const plugin: ApolloServerPlugin<Context> = { requestDidStart: async () => listener };
 
   function operationOf(request: FastifyRequest): Operation | undefined {
     if (request.method !== 'POST') return undefined;
@@ -162,12 +157,16 @@ export function createFastPath({
     // No data: the variables did not coerce and nothing ran; Apollo Server gives that its 400.
     if (!('data' in result)) return undefined;
     if (!result.errors) return { status: 200, headers: head, body: `{"data":${JSON.stringify(result.data)}}\n` };
-    return answerWithErrors(result, head, contextValue);
+    return answerWithErrors(result.errors, result, head, contextValue);
   }
 
   /** As Apollo Server answers an execution with errors: reported, formatted, then settled by the errors plugin. */
-  function answerWithErrors(result: ExecutionResult, head: ReadonlyMap<string, string>, contextValue: Context): Answer {
-    const errors = result.errors!;
+  function answerWithErrors(
+    errors: readonly GraphQLError[],
+    result: ExecutionResult,
+    head: ReadonlyMap<string, string>,
+    contextValue: Context,
+  ): Answer {
     onErrors(errors, contextValue);
     let status: number | undefined;
     const headers = new Map<string, string>();
