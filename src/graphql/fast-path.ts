@@ -64,8 +64,9 @@ const ACCEPTED: readonly (readonly [string | undefined, string])[] = [
   [undefined, JSON_UTF8],
   ['*/*', JSON_UTF8],
   ['application/json', JSON_UTF8],
-  // Apollo Client 4, graphql-request and urql ask for the GraphQL-over-HTTP type first.
+  // graphql-request's default (urql sends queries as GET, which is Apollo Server's).
   ['application/graphql-response+json, application/json', 'application/graphql-response+json; charset=utf-8'],
+  // Apollo Client 4's default, and the same with a space.
   ['application/graphql-response+json,application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
   ['application/graphql-response+json, application/json;q=0.9', 'application/graphql-response+json; charset=utf-8'],
 ];
